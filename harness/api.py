@@ -1,0 +1,141 @@
+"""The Python entry points: ``harness.run(...)`` and ``harness.report(...)``.
+
+The CLI is a thin shell over these, so a notebook gets exactly what the
+command line does, without printing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from harness.config import RunConfig, Suite, expand, make_suite, read_suite_file
+from harness.errors import ConfigError
+from harness.store import FINAL_STATUSES, Store
+
+DEFAULT_RESULTS = Path("results")
+
+
+def default_suite_path() -> Path:
+    return Path(str(resources.files("harness") / "suites" / "default.toml"))
+
+
+def load_registry(plugins=(), blocked=()):
+    """Plugins discovered and their specs collected: what `list` and `run` look names up in."""
+    from harness.manager import load_plugins
+    from harness.registry import Registry
+
+    return Registry(load_plugins(paths=plugins, blocked=blocked))
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did: its records (this grid's cells only), skipped pairs and output folder."""
+
+    output: Path
+    records: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    reused: int = 0
+
+    def frame(self):
+        from harness.report import runs_frame
+
+        return runs_frame(self.records)
+
+    def table(self, fmt: str = "simple") -> str:
+        from harness.report import render, runs_frame, summary_frame
+
+        return render(summary_frame(runs_frame(self.records)), fmt)
+
+
+def resolve_suite(suite_file=None, **settings) -> Suite:
+    """A suite file (or the default suite) with the given settings laid over it."""
+    values = read_suite_file(suite_file or default_suite_path())
+    overrides = {k: v for k, v in settings.items() if v is not None}
+    if overrides and suite_file is None:
+        values.pop("name", None)  # an ad-hoc sweep gets a name from its content below
+    values.update(overrides)
+    suite = make_suite(values)
+    if suite.name is None:
+        digest = hashlib.sha256(json.dumps(asdict(suite), sort_keys=True, default=str).encode()).hexdigest()[:8]
+        suite = Suite(**{**asdict(suite), "name": f"sweep-{digest}"})
+    return suite
+
+
+def run(
+    suite_file: str | Path | None = None,
+    *,
+    output: str | Path | None = None,
+    plugins=(),
+    blocked=(),
+    rerun: bool = False,
+    registry=None,
+    on_event: Callable[..., None] | None = None,
+    **settings,
+) -> SweepResult:
+    """Expand the grid, train every cell not already finished, store one record per run.
+
+    ``settings`` are suite keys (``models``, ``datasets``, ``optimizers``,
+    ``seeds``, ``max_epochs``, ...). Records land in ``output`` (default
+    ``results/<suite name>``); a cell whose record is already final is reused
+    unless ``rerun``. ``on_event(kind, **data)`` observes progress.
+    """
+    emit = on_event or (lambda kind, **data: None)
+    suite = resolve_suite(suite_file, **settings)
+    registry = registry or load_registry(plugins, blocked)
+    runs, skipped = expand(suite, registry)
+    if not runs:
+        raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
+    store = Store(Path(output) if output else DEFAULT_RESULTS / suite.name)
+    result = SweepResult(store.root, skipped=skipped)
+    for model, dataset, reason in skipped:
+        emit("skip", model=model, dataset=dataset, reason=reason)
+
+    todo: list[RunConfig] = []
+    for config in runs:
+        existing = None if rerun else store.read(config.key())
+        if existing is not None and existing.get("status") in FINAL_STATUSES:
+            result.records.append(existing)
+            result.reused += 1
+        else:
+            todo.append(config)
+    emit("plan", total=len(runs), todo=len(todo), reused=result.reused, output=store.root)
+
+    from harness.launch import InlineLauncher
+
+    launcher = InlineLauncher(registry, suite=suite.name)
+    position = {"index": result.reused}
+
+    def on_start(config):
+        position["index"] += 1
+        emit("start", index=position["index"], total=len(runs), config=config)
+
+    for config, record in launcher.map(todo, on_start=on_start):
+        path = store.write(record)
+        result.records.append(record)
+        emit("done", index=position["index"], total=len(runs), config=config, record=record, path=path)
+        _notify_record_written(registry, record, path)
+    return result
+
+
+def _notify_record_written(registry, record: dict, path: Path) -> None:
+    for impl in registry.plugins.pm.hook.harness_record_written.get_hookimpls():
+        try:
+            impl.function(record=record, path=str(path))
+        except Exception as exc:  # an observer must never stop the sweep
+            warnings.warn(f"plugin {impl.plugin_name}: harness_record_written failed: {exc}", stacklevel=2)
+
+
+def report(directory: str | Path, format: str = "simple") -> str:
+    """The table of every record under ``directory``; unreadable record files are warned about and skipped."""
+    from harness.report import build_report
+
+    text, problems = build_report(directory, format)
+    for path, problem in problems:
+        warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
+    return text

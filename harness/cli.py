@@ -1,0 +1,238 @@
+"""The ``harness`` command: parse, call :mod:`harness.api`, print, map errors to exit codes.
+
+Exit codes: 0 success; 1 some run failed (its record says why); 2 bad input
+(unknown name, bad value, bad file), printed as one line without a traceback
+unless ``--debug``. Nothing heavy is imported before a command needs it, so
+``harness --help`` starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+KIND_ARGS = {"models": "model", "datasets": "dataset", "optimizers": "optimizer"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: 'harness run: error: ...'."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("plugins")
+    group.add_argument(
+        "--plugins", action="append", default=[], metavar="PATH",
+        help="also load a local plugin file or folder (repeatable)",
+    )
+    group.add_argument(
+        "-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
+        help="block the plugin NAME (repeatable), as in pytest",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description="Benchmark deep-learning models, datasets and optimizers fairly.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train the grid and print the table (default: the built-in suite)")
+    run.add_argument("suite", nargs="?", help="a TOML suite file (default: the built-in default suite)")
+    grid = run.add_argument_group("grid (comma lists; wildcards; NAME[key=value,...] overrides)")
+    grid.add_argument("--models", "-m", help="e.g. 'mlp[hidden=[256,128]],logreg'")
+    grid.add_argument("--datasets", "-d", help="e.g. 'digits'")
+    grid.add_argument("--optimizers", "-o", help="e.g. 'sgd[momentum=0.9],adam' or 'sgd*'")
+    grid.add_argument("--seeds", type=int, help="number of seeds per cell (0..N-1)")
+    grid.add_argument("--lr", help="learning rate(s) for every optimizer, e.g. 0.1,0.01")
+    grid.add_argument("--batch-size", help="batch size(s), e.g. 64 or 32,128")
+    train = run.add_argument_group("training")
+    train.add_argument("--max-epochs", type=int)
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (-1: no limit)")
+    train.add_argument("--accelerator", help="auto (default), cpu, cuda, mps")
+    train.add_argument("--devices", help="devices per run (Lightning's devices)")
+    train.add_argument("--precision", help="32-true (default), bf16-mixed, 16-mixed, ...")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement")
+    train.add_argument("--target", type=float, help="record time until validation first reaches this metric value")
+    train.add_argument("--warmup-steps", type=int, help="steps left out of throughput (default 5)")
+    out = run.add_argument_group("output")
+    out.add_argument("--output", help="results directory (default: results/<suite name>)")
+    out.add_argument("--rerun", action="store_true", help="run again cells that already have a finished record")
+    out.add_argument("--format", default="simple", help="table format: any tabulate format (plain, github, latex, ...) or csv")
+    _common(run)
+
+    lister = commands.add_parser("list", help="list models, datasets and optimizers")
+    lister.add_argument("kind", nargs="?", choices=list(KIND_ARGS), help="only this kind")
+    lister.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(lister)
+
+    plugins = commands.add_parser("plugins", help="list plugins with their distribution, version and hooks")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(plugins)
+
+    report = commands.add_parser("report", help="print the table of a results directory (no torch needed)")
+    report.add_argument("directory")
+    report.add_argument("--format", default="simple", help="any tabulate format (plain, github, latex, ...) or csv")
+    report.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    return parser
+
+
+def _blocked(options: list[str]) -> list[str]:
+    from harness.errors import ConfigError
+
+    blocked = []
+    for option in options:
+        if not option.startswith("no:") or len(option) == 3:
+            raise ConfigError(f"-p {option}: expected no:NAME to block a plugin")
+        blocked.append(option[3:])
+    return blocked
+
+
+def _registry(args):
+    from harness.api import load_registry
+
+    return load_registry(args.plugins, _blocked(args.plugin_options))
+
+
+def _warn_unavailable(registry) -> None:
+    for info in registry.plugins.unavailable():
+        print(f"warning: plugin {info.name} ({info.dist or info.location}) unavailable: {info.error}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
+def cmd_list(args) -> int:
+    from tabulate import tabulate
+
+    registry = _registry(args)
+    kinds = [KIND_ARGS[args.kind]] if args.kind else list(KIND_ARGS.values())
+    rows = []
+    for kind in kinds:
+        for entry in registry.entries(kind):
+            spec = entry.spec
+            if kind == "model":
+                task, modality = "/".join(spec.tasks), "/".join(spec.modalities)
+            elif kind == "dataset":
+                task, modality = spec.task, spec.modality + (" (synthetic)" if spec.synthetic else "")
+            else:
+                task, modality = "-", "-"
+            rows.append({"kind": kind, "name": spec.name, "plugin": entry.plugin, "task": task,
+                         "modality": modality, "description": spec.description})
+    conflicts = [{"kind": kind, "name": name, "plugins": plugins}
+                 for kind in kinds for name, plugins in registry.conflicts(kind).items()]
+    unavailable = [info.as_dict() for info in registry.plugins.unavailable()]
+    if args.json:
+        print(json.dumps({"entries": rows, "conflicts": conflicts, "unavailable_plugins": unavailable}, indent=2))
+        return 0
+    print(tabulate(rows, headers="keys") if rows else "nothing registered")
+    for conflict in conflicts:
+        print(f"\nconflict: {conflict['kind']} {conflict['name']!r} is provided by {' and '.join(conflict['plugins'])}")
+    if unavailable:
+        print("\nunavailable plugins:")
+        for info in unavailable:
+            print(f"  {info['name']} ({info['distribution'] or info['location']}): {info['error']}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from tabulate import tabulate
+
+    registry = _registry(args)
+    infos = [info.as_dict() for info in registry.plugins.infos.values()]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    rows = [
+        {"plugin": i["name"], "distribution": i["distribution"], "version": i["version"] or "-",
+         "hooks": ", ".join(h.removeprefix("harness_") for h in i["hooks"]) or "-",
+         "status": "ok" if i["available"] else f"unavailable: {i['error']}"}
+        for i in infos
+    ]
+    print(tabulate(rows, headers="keys") if rows else "no plugins found")
+    return 0
+
+
+def _progress(kind, **data) -> None:
+    out = sys.stderr
+    if kind == "skip":
+        print(f"skip {data['model']} x {data['dataset']}: {data['reason']}", file=out)
+    elif kind == "plan":
+        reused = f", {data['reused']} already done" if data["reused"] else ""
+        print(f"{data['total']} runs ({data['todo']} to train{reused}) -> {data['output']}", file=out)
+    elif kind == "start":
+        config = data["config"]
+        width = len(str(data["total"]))
+        name = f"{config.model_label} | {config.dataset_label} | {config.optimizer_label} | seed {config.seed}"
+        print(f"[{data['index']:>{width}}/{data['total']}] {name} ...", end="", file=out, flush=True)
+    elif kind == "done":
+        record = data["record"]
+        results = record.get("results", {})
+        if record["status"] == "ok":
+            rate = results.get("samples_per_s")
+            detail = (f" {record['metric']} {results.get('test_metric', float('nan')):.4f},"
+                      f" {rate:,.0f} samples/s," if rate else f" {record['metric']} {results.get('test_metric')},")
+            print(f" ok{detail} {results.get('wall_time_s', 0):.1f}s", file=out, flush=True)
+        else:
+            print(f" {record['status']}: {record['reason']}", file=out, flush=True)
+
+
+def cmd_run(args) -> int:
+    import harness.api as api
+
+    settings = {
+        "models": args.models, "datasets": args.datasets, "optimizers": args.optimizers, "seeds": args.seeds,
+        "lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.max_epochs, "max_steps": args.max_steps,
+        "accelerator": args.accelerator, "devices": args.devices, "precision": args.precision,
+        "early_stopping": args.early_stopping, "target": args.target, "warmup_steps": args.warmup_steps,
+    }
+    from harness.report import check_format
+
+    check_format(args.format)
+    registry = _registry(args)
+    _warn_unavailable(registry)
+    result = api.run(args.suite, output=args.output, rerun=args.rerun, registry=registry, on_event=_progress, **settings)
+    print(result.table(args.format))
+    print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
+    return 1 if any(r["status"] not in ("ok", "diverged") for r in result.records) else 0
+
+
+def cmd_report(args) -> int:
+    from harness.report import build_report
+
+    text, problems = build_report(args.directory, args.format)
+    for path, problem in problems:
+        print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+    print(text)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from harness.errors import HarnessError
+
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as exc:
+        if args.debug:
+            raise
+        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

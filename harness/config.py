@@ -1,0 +1,333 @@
+"""Suite file + command-line values -> the grid: a list of frozen RunConfig.
+
+Names may carry per-item overrides, ``mlp[hidden=256,dropout=0.1]``, and may be
+shell wildcards, ``sgd*``. Every override is checked against the spec's
+declared defaults so a typo fails before anything trains. Model/dataset pairs
+that cannot work together are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import itertools
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
+PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "transformer-engine")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what one run computes. Its hash names the record."""
+
+    model: str
+    dataset: str
+    optimizer: str
+    seed: int
+    model_params: dict = field(default_factory=dict)
+    dataset_params: dict = field(default_factory=dict)
+    optimizer_params: dict = field(default_factory=dict)
+    model_label: str = ""
+    dataset_label: str = ""
+    optimizer_label: str = ""
+    max_epochs: int = 20
+    max_steps: int = -1
+    batch_size: int = 64
+    accelerator: str = "auto"
+    devices: str | int = 1
+    precision: str = "32-true"
+    early_stopping: int | None = None
+    target: float | None = None
+    warmup_steps: int = 5
+    deterministic: bool | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self) -> str:
+        """Stable content hash: the same resolved config always gets the same record."""
+        blob = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A sweep as the user wrote it, before names are resolved against the registry."""
+
+    name: str | None = None
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    optimizers: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    lr: tuple[float, ...] = ()
+    batch_size: tuple[int, ...] = (64,)
+    max_epochs: int = 20
+    max_steps: int = -1
+    accelerator: str = "auto"
+    devices: str | int = 1
+    precision: str = "32-true"
+    early_stopping: int | None = None
+    target: float | None = None
+    warmup_steps: int = 5
+    deterministic: bool | None = None
+
+
+SUITE_KEYS = tuple(f.name for f in fields(Suite))
+
+
+# ---------------------------------------------------------------------------
+# Parsing values
+# ---------------------------------------------------------------------------
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets: 'a[x=1,y=2],b' -> ['a[x=1,y=2]', 'b']."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    if depth != 0:
+        raise ConfigError(f"unbalanced brackets in {text!r}")
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_value(text: str) -> Any:
+    """'256' -> 256, '0.1' -> 0.1, 'true' -> True, '[64,32]' -> [64, 32], 'relu' -> 'relu'."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
+    return list(value) if isinstance(value, tuple) else value
+
+
+def parse_item(text: str) -> tuple[str, dict]:
+    """'mlp[hidden=256,dropout=0.1]' -> ('mlp', {'hidden': 256, 'dropout': 0.1})."""
+    text = text.strip()
+    if "[" not in text:
+        return text, {}
+    if not text.endswith("]"):
+        raise ConfigError(f"bad item {text!r}: expected NAME[key=value,...]")
+    name, _, body = text[:-1].partition("[")
+    params = {}
+    for part in split_top_level(body):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"bad override {part!r} in {text!r}: expected key=value")
+        params[key.strip()] = parse_value(value)
+    return name.strip(), params
+
+
+def label(name: str, overrides: dict) -> str:
+    """The row label a table shows: the name plus what the user changed."""
+    if not overrides:
+        return name
+    inner = ",".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(overrides.items()))
+    return f"{name}[{inner}]"
+
+
+def _as_tuple(key: str, value, kind) -> tuple:
+    """A scalar, a list or a comma string -> a tuple of ``kind``."""
+    if isinstance(value, str):
+        value = [parse_value(v) for v in split_top_level(value)]
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    try:
+        out = tuple(kind(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected {kind.__name__} values, got {value!r}") from None
+    if kind is not str and any(v <= 0 for v in out) and key != "seeds":
+        raise ConfigError(f"{key}: values must be positive, got {list(out)}")
+    return out
+
+
+def _names(key: str, value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(split_top_level(value))
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value)
+    raise ConfigError(f"{key}: expected a list of names, got {value!r}")
+
+
+def _positive_int(key: str, value, allow_minus_one=False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (value <= 0 and not (allow_minus_one and value == -1)):
+        raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _choice(key: str, value, allowed) -> str:
+    value = str(value)
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def make_suite(values: dict) -> Suite:
+    """Validate raw values (from TOML or the CLI) into a Suite; every error names its field."""
+    unknown = sorted(set(values) - set(SUITE_KEYS))
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(f"unknown setting {key!r}{did_you_mean(key, SUITE_KEYS)}; allowed: {', '.join(SUITE_KEYS)}")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in ("models", "datasets", "optimizers"):
+            out[key] = _names(key, value)
+        elif key == "seeds":
+            if isinstance(value, int) and not isinstance(value, bool):
+                if value <= 0:
+                    raise ConfigError(f"seeds: expected a positive count or a list of seeds, got {value!r}")
+                out[key] = tuple(range(value))
+            else:
+                out[key] = _as_tuple(key, value, int)
+        elif key == "lr":
+            out[key] = _as_tuple(key, value, float)
+        elif key == "batch_size":
+            out[key] = _as_tuple(key, value, int)
+        elif key in ("max_epochs", "warmup_steps"):
+            out[key] = _positive_int(key, value) if key == "max_epochs" else _non_negative(key, value)
+        elif key == "max_steps":
+            out[key] = _positive_int(key, value, allow_minus_one=True)
+        elif key == "early_stopping":
+            out[key] = _positive_int(key, value)
+        elif key == "accelerator":
+            out[key] = _choice(key, value, ACCELERATORS)
+        elif key == "precision":
+            out[key] = _choice(key, value, PRECISIONS)
+        elif key == "target":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"target: expected a number, got {value!r}")
+            out[key] = float(value)
+        elif key == "devices":
+            out[key] = value if value == "auto" else _positive_int(key, int(value) if str(value).isdigit() else value)
+        elif key == "deterministic":
+            if not isinstance(value, bool):
+                raise ConfigError(f"deterministic: expected true or false, got {value!r}")
+            out[key] = value
+        else:
+            out[key] = value
+    return Suite(**out)
+
+
+def _non_negative(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: expected a non-negative integer, got {value!r}")
+    return value
+
+
+def read_suite_file(path: str | Path) -> dict:
+    """Raw values from a TOML suite file; its name defaults to the file's stem."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"suite file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"suite file {path} is not valid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Expanding the grid
+# ---------------------------------------------------------------------------
+
+
+def _resolve_items(registry, kind: str, items) -> list[tuple[str, dict]]:
+    """Expand wildcards and check overrides against each spec's declared parameters."""
+    resolved = []
+    for item in items:
+        pattern, overrides = parse_item(item)
+        for name in registry.select(kind, pattern):
+            spec = registry.get(kind, name).spec
+            allowed = dict(spec.defaults)
+            for key in overrides:
+                if key not in allowed:
+                    raise ConfigError(
+                        f"{kind} {name} has no parameter {key!r}{did_you_mean(key, allowed)}; "
+                        f"parameters: {', '.join(sorted(allowed)) or 'none'}"
+                    )
+            resolved.append((name, overrides))
+    return resolved
+
+
+def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str, str]]]:
+    """The grid: every compatible model x dataset x optimizer x lr x batch size x seed.
+
+    Returns the runs and the skipped ``(model, dataset, reason)`` pairs.
+    """
+    for key in ("models", "datasets", "optimizers"):
+        if not getattr(suite, key):
+            raise ConfigError(f"{key}: nothing selected; name at least one (see `harness list {key}`)")
+    models = _resolve_items(registry, "model", suite.models)
+    datasets = _resolve_items(registry, "dataset", suite.datasets)
+    optimizers = _resolve_items(registry, "optimizer", suite.optimizers)
+
+    runs, skipped, seen = [], [], set()
+    lrs = suite.lr or (None,)
+    for (model, m_over), (dataset, d_over) in itertools.product(models, datasets):
+        model_spec = registry.get("model", model).spec
+        dataset_spec = registry.get("dataset", dataset).spec
+        reason = model_spec.incompatibility(dataset_spec)
+        if reason:
+            skipped.append((model, dataset, reason))
+            continue
+        for (optimizer, o_over), lr, batch_size, seed in itertools.product(optimizers, lrs, suite.batch_size, suite.seeds):
+            opt_spec = registry.get("optimizer", optimizer).spec
+            o_over = {**o_over, **({"lr": lr} if lr is not None else {})}
+            run = RunConfig(
+                model=model,
+                dataset=dataset,
+                optimizer=optimizer,
+                seed=seed,
+                model_params={**model_spec.defaults, **m_over},
+                dataset_params={**dataset_spec.defaults, **d_over},
+                optimizer_params={**opt_spec.defaults, **o_over},
+                model_label=label(model, m_over),
+                dataset_label=label(dataset, d_over),
+                optimizer_label=label(optimizer, o_over),
+                max_epochs=suite.max_epochs,
+                max_steps=suite.max_steps,
+                batch_size=batch_size,
+                accelerator=suite.accelerator,
+                devices=suite.devices,
+                precision=suite.precision,
+                early_stopping=suite.early_stopping,
+                target=suite.target,
+                warmup_steps=suite.warmup_steps,
+                deterministic=suite.deterministic,
+            )
+            if run.key() not in seen:
+                seen.add(run.key())
+                runs.append(run)
+    return runs, skipped

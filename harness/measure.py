@@ -1,0 +1,262 @@
+"""Honest measurement of a run, at a cost of a few microseconds per training step.
+
+* :class:`ThroughputMeter` times each training step as the interval between
+  consecutive step ends (data fetching and the framework's own loop included,
+  validation excluded), with warm-up steps left out of the rates. On CUDA it
+  records events and synchronises once per epoch, not per step.
+* :class:`MemoryMeter` reports the CUDA allocator's peaks after a reset, or on
+  CPU the growth of the process's peak resident set over the run, read from
+  the kernel's high-water mark (reset at start) so no sampling is needed.
+* :class:`ValidationCurve` keeps the per-epoch validation metrics, the best
+  epoch and the training time at which a target was first reached.
+* :class:`LossWatch` stops a run whose training loss is no longer finite.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from pathlib import Path
+from time import perf_counter
+
+import torch
+from pytorch_lightning.callbacks import Callback
+
+from harness.data import batch_size_of
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class ThroughputMeter(Callback):
+    """Step intervals and samples per step; rates exclude the first ``warmup_steps``."""
+
+    def __init__(self, warmup_steps: int = 5, device: torch.device | None = None):
+        self.warmup_steps = warmup_steps
+        self.cuda = device is not None and device.type == "cuda"
+        self.intervals: list[float] = []  # seconds, one per training step
+        self.samples: list[int] = []
+        self._epoch_marks: list = []  # clock marks of the running epoch: epoch start, then each step end
+
+    def _mark(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._epoch_marks = [self._mark()]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._epoch_marks.append(self._mark())
+        self.samples.append(batch_size_of(batch))
+
+    def on_validation_start(self, trainer, pl_module):
+        self._flush()  # so time-to-target sees every step before this validation
+
+    def on_validation_end(self, trainer, pl_module):
+        self._epoch_marks = [self._mark()]  # validation time never lands in a step interval
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._flush()
+
+    def on_train_end(self, trainer, pl_module):
+        self._flush()  # a run stopped mid-epoch (max_steps) ends here without an epoch end
+
+    def _flush(self) -> None:
+        marks, self._epoch_marks = self._epoch_marks, self._epoch_marks[-1:]
+        if len(marks) < 2:
+            return
+        if self.cuda:
+            marks[-1].synchronize()
+            self.intervals.extend(a.elapsed_time(b) / 1000.0 for a, b in zip(marks, marks[1:]))
+        else:
+            self.intervals.extend(b - a for a, b in zip(marks, marks[1:]))
+
+    @property
+    def train_time_s(self) -> float:
+        """Training time so far (all steps, warm-up included, evaluation excluded)."""
+        return float(sum(self.intervals))
+
+    def summary(self) -> dict:
+        warmup = min(self.warmup_steps, len(self.intervals) // 2)
+        measured = self.intervals[warmup:]
+        samples = self.samples[warmup : len(self.intervals)]
+        seconds = sum(measured)
+        return {
+            "steps": len(self.intervals),
+            "warmup_steps": warmup,
+            "measured_steps": len(measured),
+            "train_time_s": self.train_time_s,
+            "samples_per_s": sum(samples) / seconds if seconds > 0 else None,
+            "step_time_median_ms": statistics.median(measured) * 1000 if measured else None,
+            "step_time_p90_ms": _percentile(measured, 0.9) * 1000 if measured else None,
+        }
+
+
+def _read_status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class MemoryMeter:
+    """Peak memory of the run; ``kind`` says which number it is."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_rss_growth"
+        self._baseline_kb = 0
+        self._sampler: _RssSampler | None = None
+
+    def start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        self._baseline_kb = _read_status_kb("VmRSS") or 0
+        try:  # Linux >= 4.0: reset the high-water mark to the current RSS
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self._sampler = _RssSampler()
+            self._sampler.start()
+
+    def stop(self) -> dict:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return {
+                "memory_kind": self.kind,
+                "peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20,
+                "cuda_max_reserved_mb": torch.cuda.max_memory_reserved(self.device) / 2**20,
+            }
+        if self._sampler is not None:
+            peak_kb = self._sampler.stop()
+        else:
+            peak_kb = _read_status_kb("VmHWM") or 0
+        return {
+            "memory_kind": self.kind,
+            "peak_memory_mb": max(0, peak_kb - self._baseline_kb) / 1024,
+            "cuda_max_reserved_mb": None,
+        }
+
+
+class _RssSampler(threading.Thread):
+    """Fallback where the kernel's high-water mark cannot be reset (macOS): sample RSS every 20 ms."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        import psutil
+
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self.peak_kb = self._process.memory_info().rss // 1024
+
+    def run(self):
+        while not self._stop.wait(0.02):
+            self.peak_kb = max(self.peak_kb, self._process.memory_info().rss // 1024)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.join()
+        return max(self.peak_kb, self._process.memory_info().rss // 1024)
+
+
+class ValidationCurve(Callback):
+    """Per-epoch validation metrics, the best epoch, and time-to-target.
+
+    Reads ``val_<metric>`` and ``val_loss`` from what the LightningModule
+    logged once per validation epoch.
+    """
+
+    def __init__(self, metric: str, mode: str, meter: ThroughputMeter, target: float | None = None):
+        self.key = f"val_{metric}"
+        self.mode = mode
+        self.meter = meter
+        self.target = target
+        self.curve: list[dict] = []
+        self.time_to_target_s: float | None = None
+        self.epoch_to_target: int | None = None
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        value = _scalar(metrics.get(self.key))
+        point = {
+            "epoch": trainer.current_epoch,
+            "val_metric": value,
+            "val_loss": _scalar(metrics.get("val_loss")),
+            "train_time_s": self.meter.train_time_s,
+        }
+        self.curve.append(point)
+        if self.target is not None and self.time_to_target_s is None and value is not None:
+            if (value >= self.target) if self.mode == "max" else (value <= self.target):
+                self.time_to_target_s = point["train_time_s"]
+                self.epoch_to_target = point["epoch"]
+
+    def summary(self) -> dict:
+        scored = [p for p in self.curve if p["val_metric"] is not None]
+        best = None
+        if scored:
+            pick = max if self.mode == "max" else min
+            best = pick(scored, key=lambda p: p["val_metric"])
+        return {
+            "val_curve": self.curve,
+            "best_val_metric": best["val_metric"] if best else None,
+            "best_val_epoch": best["epoch"] if best else None,
+            "time_to_target_s": self.time_to_target_s,
+            "epoch_to_target": self.epoch_to_target,
+        }
+
+
+class LossWatch(Callback):
+    """Sums the training loss on the device and checks it once per epoch (one sync, not one per step)."""
+
+    def __init__(self):
+        self.diverged_at_epoch: int | None = None
+        self.epoch_losses: list[float] = []
+        self._sum = None
+        self._count = 0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._sum, self._count = None, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach()
+            self._sum = loss if self._sum is None else self._sum + loss
+            self._count += 1
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self._sum is None:
+            return
+        mean = float(self._sum) / self._count
+        self.epoch_losses.append(mean)
+        if not torch.isfinite(torch.tensor(mean)):
+            self.diverged_at_epoch = trainer.current_epoch
+            trainer.should_stop = True
+
+
+def _scalar(value) -> float | None:
+    if value is None:
+        return None
+    return float(value.item() if isinstance(value, torch.Tensor) else value)
+
+
+def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
+    """(all, trainable) parameter counts."""
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return total, trainable
+
+
+__all__ = ["ThroughputMeter", "MemoryMeter", "ValidationCurve", "LossWatch", "count_parameters"]

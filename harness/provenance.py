@@ -1,0 +1,79 @@
+"""Where a number came from: versions, machine, device and workspace commit.
+
+Collected once per process (a git call and a few imports are not free) and
+stamped on every record, so results from different machines or commits are
+never mistaken for each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def git_state(cwd: str | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git workspace around ``cwd``; (None, None) outside one."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return None, None
+        status = git("status", "--porcelain", "--untracked-files=no")
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+@functools.cache
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device) -> str:
+    """'cuda: NVIDIA H100 80GB HBM3', 'mps: Apple M2', 'cpu: Intel Xeon ... (2 threads)'."""
+    import torch
+
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return f"mps: {platform.machine()} {platform.mac_ver()[0]}"
+    return f"cpu: {cpu_name()} ({torch.get_num_threads()} threads)"
+
+
+@functools.cache
+def static_provenance() -> dict:
+    """The part of provenance that is the same for every run in this process."""
+    commit, dirty = git_state()
+    return {
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "lightning": _version("pytorch-lightning") or _version("lightning"),
+        "torchmetrics": _version("torchmetrics"),
+        "harness": _version("harness"),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "executable": sys.executable,
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }

@@ -1,0 +1,116 @@
+"""Name -> spec for every model, dataset and optimizer the available plugins provide.
+
+The discovery hooks are called one plugin at a time so that each spec is known
+by the plugin that gave it, and a plugin whose hook raises or returns the wrong
+thing is marked unavailable without touching the others.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from harness.errors import DuplicateNameError, UnknownNameError, did_you_mean
+from harness.manager import Plugins, _short_error
+from harness.specs import SPEC_TYPES
+
+KINDS = ("model", "dataset", "optimizer")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A spec and the plugin it came from."""
+
+    kind: str
+    spec: object
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _collect(plugins: Plugins) -> dict[str, list[Entry]]:
+    """Call each discovery hook per plugin; a plugin that fails any of them contributes nothing."""
+    per_plugin: dict[str, list[Entry]] = {}
+    failed: dict[str, str] = {}
+    for kind in KINDS:
+        caller = getattr(plugins.pm.hook, f"harness_register_{kind}s")
+        for impl in caller.get_hookimpls():
+            name = impl.plugin_name
+            if name in failed:
+                continue
+            try:
+                result = impl.function()
+                if result is None:
+                    result = []
+                if not isinstance(result, (list, tuple)):
+                    raise TypeError(f"harness_register_{kind}s returned {type(result).__name__}, not a list")
+                for spec in result:
+                    if not isinstance(spec, SPEC_TYPES[kind]):
+                        raise TypeError(
+                            f"harness_register_{kind}s returned {type(spec).__name__}, not {SPEC_TYPES[kind].__name__}"
+                        )
+            except Exception as exc:
+                failed[name] = f"harness_register_{kind}s failed: {_short_error(exc)}"
+                continue
+            per_plugin.setdefault(name, []).extend(Entry(kind, spec, name) for spec in result)
+    for name, error in failed.items():
+        plugins.mark_broken(name, error)
+        per_plugin.pop(name, None)
+    return per_plugin
+
+
+class Registry:
+    """Lookup, wildcard selection and listing over the specs of all available plugins."""
+
+    def __init__(self, plugins: Plugins):
+        self.plugins = plugins
+        self._entries: dict[str, dict[str, list[Entry]]] = {kind: {} for kind in KINDS}
+        for entries in _collect(plugins).values():
+            for entry in entries:
+                self._entries[entry.kind].setdefault(entry.name, []).append(entry)
+
+    # -- listing ---------------------------------------------------------
+
+    def entries(self, kind: str) -> list[Entry]:
+        """Every usable entry of ``kind``, sorted by name (conflicting names excluded)."""
+        return [found[0] for name, found in sorted(self._entries[kind].items()) if len(found) == 1]
+
+    def names(self, kind: str) -> list[str]:
+        return [entry.name for entry in self.entries(kind)]
+
+    def conflicts(self, kind: str) -> dict[str, list[str]]:
+        """Names that two or more plugins claim -> those plugins."""
+        return {name: [e.plugin for e in found] for name, found in sorted(self._entries[kind].items()) if len(found) > 1}
+
+    # -- lookup ----------------------------------------------------------
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry called ``name``; a clear error naming close matches or both claimants."""
+        found = self._entries[kind].get(name)
+        if found and len(found) == 1:
+            return found[0]
+        if found:
+            claimants = " and ".join(f"plugin {e.plugin!r}" for e in found)
+            raise DuplicateNameError(
+                f"{kind} {name!r} is provided by both {claimants}; block one with -p no:PLUGIN"
+            )
+        message = f"unknown {kind} {name!r}{did_you_mean(name, self._entries[kind])}"
+        broken = self.plugins.unavailable()
+        if broken:
+            message += "; unavailable plugins: " + "; ".join(f"{i.name} ({i.error})" for i in broken)
+        elif not did_you_mean(name, self._entries[kind]):
+            message += f"; available: {', '.join(self.names(kind)) or 'none'}"
+        raise UnknownNameError(message)
+
+    def select(self, kind: str, pattern: str) -> list[str]:
+        """Names matching ``pattern`` (a name or a shell wildcard); an error when none does."""
+        if not any(c in pattern for c in "*?"):
+            return [self.get(kind, pattern).name]
+        matched = [name for name in self.names(kind) if fnmatch.fnmatchcase(name, pattern)]
+        if not matched:
+            raise UnknownNameError(
+                f"no {kind} matches {pattern!r}; available: {', '.join(self.names(kind)) or 'none'}"
+            )
+        return matched

@@ -1,0 +1,185 @@
+"""The typed contract between plugins and the harness.
+
+Plugins return these frozen dataclasses from the discovery hooks. They carry
+callables, never instances, so listing plugins stays cheap: nothing heavy is
+built or loaded until a run asks for it. This module must not import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+#: What a dataset asks a model to learn; it decides the loss, metrics and the
+#: LightningModule that wraps a plain ``nn.Module``.
+TASKS = ("classification", "regression", "seq2seq")
+
+#: Each task's main metric and whether higher ("max") or lower ("min") is better.
+TASK_METRICS = {"classification": ("accuracy", "max"), "regression": ("rmse", "min"), "seq2seq": ("token_accuracy", "max")}
+
+#: What the inputs look like; models declare which modalities they can read.
+MODALITIES = ("image", "sequence", "tokens", "tabular")
+
+
+class SpecError(ValueError):
+    """A plugin returned a spec that breaks the contract."""
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name or any(c in name for c in " ,[]=*?"):
+        raise SpecError(f"{kind} name {name!r} must be a non-empty string without spaces, commas, brackets, '=' or wildcards")
+
+
+def _check_vocab(kind: str, name: str, what: str, values, allowed) -> None:
+    bad = sorted(set(values) - set(allowed))
+    if bad:
+        raise SpecError(f"{kind} {name!r}: unknown {what} {bad}; allowed: {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a loaded dataset says about itself; a model's ``build`` reads it.
+
+    ``input_shape`` excludes the batch dimension. ``num_classes`` is set for
+    classification, ``output_dim`` for regression, ``vocab_size`` for token data.
+    """
+
+    task: str
+    modality: str
+    input_shape: tuple[int, ...]
+    num_classes: int | None = None
+    output_dim: int | None = None
+    vocab_size: int | None = None
+    synthetic: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """Train/validation/test data plus metadata, as a dataset's ``load`` returns it.
+
+    Each split is either a tuple of tensors ``(inputs, targets)`` (small data:
+    the harness keeps it on the device and slices batches from it) or any
+    ``torch.utils.data.Dataset`` (the harness wraps it in a DataLoader).
+    """
+
+    train: Any
+    val: Any
+    test: Any
+    info: DatasetInfo
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model family.
+
+    ``build(info, **params)`` gets the dataset's :class:`DatasetInfo` and the
+    resolved hyper-parameters (``defaults`` overlaid with the user's overrides)
+    and returns a plain ``torch.nn.Module`` (the harness wraps it for the task)
+    or a ``LightningModule`` with its own training logic. Such a module logs
+    ``val_<metric>``/``val_loss`` per validation epoch and ``test_<metric>``/
+    ``test_loss`` in testing (metric per :data:`TASK_METRICS`, or its own
+    ``metric``/``mode`` attributes); the harness still supplies the optimizer,
+    so optimizer comparisons stay fair. ``defaults`` declares every parameter
+    ``build`` accepts: overrides of undeclared names are rejected as typos.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    tasks: tuple[str, ...] = ("classification",)
+    modalities: tuple[str, ...] = MODALITIES
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("model", self.name)
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "modalities", tuple(self.modalities))
+        _check_vocab("model", self.name, "task", self.tasks, TASKS)
+        _check_vocab("model", self.name, "modality", self.modalities, MODALITIES)
+        if not callable(self.build):
+            raise SpecError(f"model {self.name!r}: build must be callable")
+
+    def incompatibility(self, dataset: "DatasetSpec") -> str | None:
+        """Why this model cannot train on ``dataset``, or None when it can."""
+        if dataset.task not in self.tasks:
+            return f"model {self.name} does {'/'.join(self.tasks)}, dataset {dataset.name} is {dataset.task}"
+        if dataset.modality not in self.modalities:
+            return f"model {self.name} reads {'/'.join(self.modalities)}, dataset {dataset.name} is {dataset.modality}"
+        return None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset.
+
+    ``load(**params)`` returns :class:`DatasetSplits`. ``task`` and
+    ``modality`` are declared here too so the grid can skip incompatible pairs
+    without loading any data. ``metric`` names the task's main metric when the
+    dataset wants another one than the task's default.
+    """
+
+    name: str
+    load: Callable[..., DatasetSplits]
+    task: str
+    modality: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    synthetic: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("dataset", self.name)
+        _check_vocab("dataset", self.name, "task", [self.task], TASKS)
+        _check_vocab("dataset", self.name, "modality", [self.modality], MODALITIES)
+        if not callable(self.load):
+            raise SpecError(f"dataset {self.name!r}: load must be callable")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer.
+
+    ``build(params, **hparams)`` returns a ``torch.optim.Optimizer``;
+    ``defaults`` holds at least ``lr`` and is overlaid with the user's values.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("optimizer", self.name)
+        if not callable(self.build):
+            raise SpecError(f"optimizer {self.name!r}: build must be callable")
+        if "lr" not in self.defaults:
+            raise SpecError(f"optimizer {self.name!r}: defaults must hold a learning rate 'lr'")
+
+
+SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "optimizer": OptimizerSpec}
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """A callable standing for ``"package.module:function"``, imported on first call.
+
+    Lets a plugin register specs without importing torch or a heavy optional
+    dependency, so ``harness list`` stays fast and a missing dependency only
+    fails the runs that need it.
+    """
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise SpecError(f"lazy target {target!r} must look like 'package.module:function'")
+    resolved: list = []
+
+    def call(*args, **kwargs):
+        if not resolved:
+            import importlib
+
+            resolved.append(getattr(importlib.import_module(module_name), attr))
+        return resolved[0](*args, **kwargs)
+
+    call.__name__ = attr
+    call.__qualname__ = attr
+    call.__doc__ = f"Lazily imported {target}."
+    call.target = target
+    return call

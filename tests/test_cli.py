@@ -1,0 +1,117 @@
+"""The command line as a user meets it: fast help, listings, runs, reports, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import main
+
+FAST = ["--models", "logreg", "--datasets", "digits", "--optimizers", "adam", "--seeds", "2", "--max-epochs", "2"]
+
+
+def harness_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_does_not_import_torch_or_lightning():
+    probe = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'lightning', 'pandas') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]")
+
+
+def test_list_and_plugins_json(capsys):
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    names = {(e["kind"], e["name"]) for e in listing["entries"]}
+    assert {("model", "mlp"), ("model", "logreg"), ("dataset", "digits"), ("optimizer", "sgd")} <= names
+    assert listing["unavailable_plugins"] == []
+
+    assert main(["plugins", "--json"]) == 0
+    plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert plugins["harness_dense"]["distribution"] == "harness" and plugins["harness_dense"]["version"]
+    assert plugins["harness_dense"]["hooks"] == ["harness_register_models"]
+
+
+def test_list_text_shows_columns_and_broken_plugins(tmp_path, capsys):
+    broken = tmp_path / "broken_plugin.py"
+    broken.write_text("import not_a_module_anyone_has\n")
+    assert main(["list", "models", "--plugins", str(broken)]) == 0
+    out = capsys.readouterr().out
+    assert "mlp" in out and "harness_dense" in out and "classification" in out and "Multi-layer perceptron" in out
+    assert "digits" not in out  # only models were asked for
+    assert "broken_plugin" in out and "not_a_module_anyone_has" in out
+
+
+def test_run_prints_table_then_report_prints_it_again(tmp_path, capsys):
+    out_dir = tmp_path / "res"
+    assert main(["run", *FAST, "--output", str(out_dir), "--format", "github"]) == 0
+    captured = capsys.readouterr()
+    assert "[1/2] logreg | digits | adam | seed 0 ... ok" in captured.err
+    records = [json.loads(p.read_text()) for p in (out_dir / "runs").glob("*.json")]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    run_table = captured.out
+    for record in records:
+        assert record["config"]["seed"] in (0, 1)
+    assert "logreg" in run_table and "| 2 " in run_table.replace("|    2 ", "| 2 ")
+
+    assert main(["report", str(out_dir), "--format", "github"]) == 0
+    assert capsys.readouterr().out == run_table
+
+    # the same command again trains nothing
+    assert main(["run", *FAST, "--output", str(out_dir)]) == 0
+    assert "2 runs (0 to train, 2 already done)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["run", "--models", "mlpp"], "did you mean: mlp"),
+        (["run", "--models", "mlp[hiden=3]"], "did you mean: hidden"),
+        (["run", "--optimizers", "nope*"], "no optimizer matches"),
+        (["run", "--max-epochs", "abc"], "invalid int value"),
+        (["run", "--precision", "fp7"], "precision"),
+        (["run", "--format", "nope"], "format"),
+        (["run", "no/such/suite.toml"], "does not exist"),
+        (["report", "no/such/dir"], "no run records"),
+        (["list", "-p", "dense"], "no:NAME"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, expected):
+    result = harness_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_suite_file_and_cli_override(tmp_path, capsys):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text('models = ["logreg"]\ndatasets = ["digits"]\noptimizers = ["sgd"]\nseeds = 1\nmax_epochs = 1\n')
+    assert main(["run", str(suite), "--optimizers", "adam"]) == 0
+    err = capsys.readouterr().err
+    assert "logreg | digits | adam" in err
+    assert "results/tiny" in err  # default output folder named after the suite
+    assert len(list((tmp_path / "results" / "tiny" / "runs").glob("*.json"))) == 1
+
+
+def test_failed_run_exits_1(tmp_path, capsys):
+    plugin = tmp_path / "fails.py"
+    plugin.write_text(
+        "from harness import hookimpl\nfrom harness.specs import ModelSpec\n"
+        "def build(info):\n    raise ValueError('no good')\n"
+        "@hookimpl\ndef harness_register_models():\n    return [ModelSpec(name='bad', build=build)]\n"
+    )
+    code = main(["run", "--plugins", str(plugin), "--models", "bad,logreg", "--datasets", "digits",
+                 "--optimizers", "sgd", "--seeds", "1", "--max-epochs", "1", "--output", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "failed: ValueError: no good" in captured.err
+    assert "failed" in captured.out and "logreg" in captured.out
