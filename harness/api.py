@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from harness.config import RunConfig, Suite, expand, make_suite, read_suite_file
 from harness.errors import ConfigError

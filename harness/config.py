@@ -62,7 +62,7 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict) -> RunConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -105,6 +105,8 @@ def split_top_level(text: str) -> list[str]:
             depth += 1
         elif char in "])":
             depth -= 1
+            if depth < 0:  # 'a],[b' must not balance out
+                raise ConfigError(f"unbalanced brackets in {text!r}")
         if char == "," and depth == 0:
             parts.append("".join(current))
             current = []
@@ -133,11 +135,12 @@ def parse_value(text: str) -> Any:
 def parse_item(text: str) -> tuple[str, dict]:
     """'mlp[hidden=256,dropout=0.1]' -> ('mlp', {'hidden': 256, 'dropout': 0.1})."""
     text = text.strip()
-    if "[" not in text:
+    name, bracket, body = text.partition("[")
+    if not name.strip() or "]" in name or (bracket and not text.endswith("]")):
+        raise ConfigError(f"bad item {text!r}: expected NAME or NAME[key=value,...]")
+    if not bracket:
         return text, {}
-    if not text.endswith("]"):
-        raise ConfigError(f"bad item {text!r}: expected NAME[key=value,...]")
-    name, _, body = text[:-1].partition("[")
+    body = body[:-1]
     params = {}
     for part in split_top_level(body):
         key, eq, value = part.partition("=")
@@ -161,6 +164,8 @@ def _as_tuple(key: str, value, kind) -> tuple:
         value = [parse_value(v) for v in split_top_level(value)]
     if not isinstance(value, (list, tuple)):
         value = [value]
+    if any(isinstance(v, bool) for v in value):
+        raise ConfigError(f"{key}: expected {kind.__name__} values, got {value!r}")
     try:
         out = tuple(kind(v) for v in value)
     except (TypeError, ValueError):

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
-    from harness.specs import DatasetSpec, ModelSpec, OptimizerSpec
     from harness.config import RunConfig
+    from harness.specs import DatasetSpec, ModelSpec, OptimizerSpec
 
 PROJECT = "harness"
 
@@ -31,7 +31,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def harness_register_models() -> "list[ModelSpec]":
+def harness_register_models() -> list[ModelSpec]:
     """Return the models this plugin provides.
 
     :return: a list of :class:`harness.specs.ModelSpec`. Names must be unique
@@ -41,7 +41,7 @@ def harness_register_models() -> "list[ModelSpec]":
 
 
 @hookspec
-def harness_register_datasets() -> "list[DatasetSpec]":
+def harness_register_datasets() -> list[DatasetSpec]:
     """Return the datasets this plugin provides.
 
     :return: a list of :class:`harness.specs.DatasetSpec`. ``load`` must work
@@ -51,7 +51,7 @@ def harness_register_datasets() -> "list[DatasetSpec]":
 
 
 @hookspec
-def harness_register_optimizers() -> "list[OptimizerSpec]":
+def harness_register_optimizers() -> list[OptimizerSpec]:
     """Return the optimizers this plugin provides.
 
     :return: a list of :class:`harness.specs.OptimizerSpec` whose ``defaults``
@@ -65,7 +65,7 @@ def harness_register_optimizers() -> "list[OptimizerSpec]":
 
 
 @hookspec
-def harness_run_callbacks(config: "RunConfig") -> "list":
+def harness_run_callbacks(config: RunConfig) -> list:
     """Return extra Lightning callbacks for one run.
 
     Called once per run, before training starts, in the process that trains.

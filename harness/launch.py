@@ -7,7 +7,7 @@ keeps everything that finished.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 
 class InlineLauncher:

@@ -145,6 +145,8 @@ def _register(plugins: Plugins, info: PluginInfo, load) -> None:
     try:
         plugins.pm.register(module, name=info.name)
     except (pluggy.PluginValidationError, ValueError) as exc:
+        if plugins.pm.get_plugin(info.name) is module:  # pluggy < 1.6 keeps the hooks checked before the bad one
+            plugins.pm.unregister(name=info.name)
         info.error = f"invalid plugin: {exc}"
         return
     info.location = getattr(module, "__file__", None) or info.location

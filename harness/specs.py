@@ -7,8 +7,9 @@ built or loaded until a run asks for it. This module must not import torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 #: What a dataset asks a model to learn; it decides the loss, metrics and the
 #: LightningModule that wraps a plain ``nn.Module``.
@@ -100,7 +101,7 @@ class ModelSpec:
         if not callable(self.build):
             raise SpecError(f"model {self.name!r}: build must be callable")
 
-    def incompatibility(self, dataset: "DatasetSpec") -> str | None:
+    def incompatibility(self, dataset: DatasetSpec) -> str | None:
         """Why this model cannot train on ``dataset``, or None when it can."""
         if dataset.task not in self.tasks:
             return f"model {self.name} does {'/'.join(self.tasks)}, dataset {dataset.name} is {dataset.task}"

@@ -10,7 +10,7 @@ LightningModule must log too if it wants its curves and scores recorded.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
