@@ -176,7 +176,7 @@ def _progress(kind, **data) -> None:
             rate = results.get("samples_per_s")
             detail = (f" {record['metric']} {results.get('test_metric', float('nan')):.4f},"
                       f" {rate:,.0f} samples/s," if rate else f" {record['metric']} {results.get('test_metric')},")
-            print(f" ok{detail} {results.get('wall_time_s', 0):.1f}s", file=out, flush=True)
+            print(f" ok{detail} {results.get('wall_time_s', 0):.2f}s", file=out, flush=True)
         else:
             print(f" {record['status']}: {record['reason']}", file=out, flush=True)
 

@@ -122,6 +122,7 @@ class MemoryMeter:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             return
+        _release_free_heap()
         self._baseline_kb = _read_status_kb("VmRSS") or 0
         try:  # Linux >= 4.0: reset the high-water mark to the current RSS
             Path("/proc/self/clear_refs").write_text("5")
@@ -146,6 +147,16 @@ class MemoryMeter:
             "peak_memory_mb": max(0, peak_kb - self._baseline_kb) / 1024,
             "cuda_max_reserved_mb": None,
         }
+
+
+def _release_free_heap() -> None:
+    """Give memory freed by earlier runs back to the OS (glibc), so a run's growth doesn't depend on what ran before."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class _RssSampler(threading.Thread):

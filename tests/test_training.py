@@ -146,3 +146,12 @@ def test_lifecycle_hooks_observe_runs(tmp_path):
     assert [key for key, _ in observer.seen["written"]] == [r["key"] for r in result.records]
     assert all(path.endswith(".json") for _, path in observer.seen["written"])
     assert all(r["status"] == "ok" for r in result.records)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, registry):
+    # lr=0 never changes the weights, so validation accuracy never improves after the first epoch
+    result = harness.run(output=tmp_path, registry=registry, models="logreg", optimizers="sgd[lr=0.0]",
+                         datasets="digits", seeds=1, max_epochs=20, early_stopping=2)
+    results = result.records[0]["results"]
+    assert result.records[0]["status"] == "ok"
+    assert results["epochs"] == 3 and len(results["val_curve"]) == 3
