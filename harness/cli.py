@@ -25,11 +25,18 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("plugins")
     group.add_argument(
-        "--plugins", action="append", default=[], metavar="PATH",
+        "--plugins",
+        action="append",
+        default=[],
+        metavar="PATH",
         help="also load a local plugin file or folder (repeatable)",
     )
     group.add_argument(
-        "-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
+        "-p",
+        dest="plugin_options",
+        action="append",
+        default=[],
+        metavar="no:NAME",
         help="block the plugin NAME (repeatable), as in pytest",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -54,13 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--accelerator", help="auto (default), cpu, cuda, mps")
     train.add_argument("--devices", help="devices per run (Lightning's devices)")
     train.add_argument("--precision", help="32-true (default), bf16-mixed, 16-mixed, ...")
-    train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement")
+    train.add_argument(
+        "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement"
+    )
     train.add_argument("--target", type=float, help="record time until validation first reaches this metric value")
     train.add_argument("--warmup-steps", type=int, help="steps left out of throughput (default 5)")
     out = run.add_argument_group("output")
     out.add_argument("--output", help="results directory (default: results/<suite name>)")
     out.add_argument("--rerun", action="store_true", help="run again cells that already have a finished record")
-    out.add_argument("--format", default="simple", help="table format: any tabulate format (plain, github, latex, ...) or csv")
+    out.add_argument(
+        "--format", default="simple", help="table format: any tabulate format (plain, github, latex, ...) or csv"
+    )
     _common(run)
 
     lister = commands.add_parser("list", help="list models, datasets and optimizers")
@@ -121,10 +132,21 @@ def cmd_list(args) -> int:
                 task, modality = spec.task, spec.modality + (" (synthetic)" if spec.synthetic else "")
             else:
                 task, modality = "-", "-"
-            rows.append({"kind": kind, "name": spec.name, "plugin": entry.plugin, "task": task,
-                         "modality": modality, "description": spec.description})
-    conflicts = [{"kind": kind, "name": name, "plugins": plugins}
-                 for kind in kinds for name, plugins in registry.conflicts(kind).items()]
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": spec.name,
+                    "plugin": entry.plugin,
+                    "task": task,
+                    "modality": modality,
+                    "description": spec.description,
+                }
+            )
+    conflicts = [
+        {"kind": kind, "name": name, "plugins": plugins}
+        for kind in kinds
+        for name, plugins in registry.conflicts(kind).items()
+    ]
     unavailable = [info.as_dict() for info in registry.plugins.unavailable()]
     if args.json:
         print(json.dumps({"entries": rows, "conflicts": conflicts, "unavailable_plugins": unavailable}, indent=2))
@@ -148,9 +170,13 @@ def cmd_plugins(args) -> int:
         print(json.dumps(infos, indent=2))
         return 0
     rows = [
-        {"plugin": i["name"], "distribution": i["distribution"], "version": i["version"] or "-",
-         "hooks": ", ".join(h.removeprefix("harness_") for h in i["hooks"]) or "-",
-         "status": "ok" if i["available"] else f"unavailable: {i['error']}"}
+        {
+            "plugin": i["name"],
+            "distribution": i["distribution"],
+            "version": i["version"] or "-",
+            "hooks": ", ".join(h.removeprefix("harness_") for h in i["hooks"]) or "-",
+            "status": "ok" if i["available"] else f"unavailable: {i['error']}",
+        }
         for i in infos
     ]
     print(tabulate(rows, headers="keys") if rows else "no plugins found")
@@ -174,8 +200,11 @@ def _progress(kind, **data) -> None:
         results = record.get("results", {})
         if record["status"] == "ok":
             rate = results.get("samples_per_s")
-            detail = (f" {record['metric']} {results.get('test_metric', float('nan')):.4f},"
-                      f" {rate:,.0f} samples/s," if rate else f" {record['metric']} {results.get('test_metric')},")
+            detail = (
+                f" {record['metric']} {results.get('test_metric', float('nan')):.4f}, {rate:,.0f} samples/s,"
+                if rate
+                else f" {record['metric']} {results.get('test_metric')},"
+            )
             print(f" ok{detail} {results.get('wall_time_s', 0):.2f}s", file=out, flush=True)
         else:
             print(f" {record['status']}: {record['reason']}", file=out, flush=True)
@@ -185,17 +214,29 @@ def cmd_run(args) -> int:
     import harness.api as api
 
     settings = {
-        "models": args.models, "datasets": args.datasets, "optimizers": args.optimizers, "seeds": args.seeds,
-        "lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.max_epochs, "max_steps": args.max_steps,
-        "accelerator": args.accelerator, "devices": args.devices, "precision": args.precision,
-        "early_stopping": args.early_stopping, "target": args.target, "warmup_steps": args.warmup_steps,
+        "models": args.models,
+        "datasets": args.datasets,
+        "optimizers": args.optimizers,
+        "seeds": args.seeds,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "max_epochs": args.max_epochs,
+        "max_steps": args.max_steps,
+        "accelerator": args.accelerator,
+        "devices": args.devices,
+        "precision": args.precision,
+        "early_stopping": args.early_stopping,
+        "target": args.target,
+        "warmup_steps": args.warmup_steps,
     }
     from harness.report import check_format
 
     check_format(args.format)
     registry = _registry(args)
     _warn_unavailable(registry)
-    result = api.run(args.suite, output=args.output, rerun=args.rerun, registry=registry, on_event=_progress, **settings)
+    result = api.run(
+        args.suite, output=args.output, rerun=args.rerun, registry=registry, on_event=_progress, **settings
+    )
     print(result.table(args.format))
     print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
     return 1 if any(r["status"] not in ("ok", "diverged") for r in result.records) else 0

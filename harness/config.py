@@ -307,7 +307,9 @@ def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str
         if reason:
             skipped.append((model, dataset, reason))
             continue
-        for (optimizer, o_over), lr, batch_size, seed in itertools.product(optimizers, lrs, suite.batch_size, suite.seeds):
+        for (optimizer, o_over), lr, batch_size, seed in itertools.product(
+            optimizers, lrs, suite.batch_size, suite.seeds
+        ):
             opt_spec = registry.get("optimizer", optimizer).spec
             o_over = {**o_over, **({"lr": lr} if lr is not None else {})}
             run = RunConfig(

@@ -61,9 +61,7 @@ class _PluginManager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin, name):
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is not None and not name.startswith("harness_"):
-            raise pluggy.PluginValidationError(
-                plugin, f"hook implementation {name!r} does not start with 'harness_'"
-            )
+            raise pluggy.PluginValidationError(plugin, f"hook implementation {name!r} does not start with 'harness_'")
         return opts
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+from itertools import pairwise
 from pathlib import Path
 from time import perf_counter
 
@@ -73,9 +74,9 @@ class ThroughputMeter(Callback):
             return
         if self.cuda:
             marks[-1].synchronize()
-            self.intervals.extend(a.elapsed_time(b) / 1000.0 for a, b in zip(marks, marks[1:]))
+            self.intervals.extend(a.elapsed_time(b) / 1000.0 for a, b in pairwise(marks))
         else:
-            self.intervals.extend(b - a for a, b in zip(marks, marks[1:]))
+            self.intervals.extend(b - a for a, b in pairwise(marks))
 
     @property
     def train_time_s(self) -> float:

@@ -26,6 +26,7 @@ def _version(dist: str) -> str | None:
 @functools.cache
 def git_state(cwd: str | None = None) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the git workspace around ``cwd``; (None, None) outside one."""
+
     def git(*args):
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
 

@@ -82,7 +82,9 @@ class Registry:
 
     def conflicts(self, kind: str) -> dict[str, list[str]]:
         """Names that two or more plugins claim -> those plugins."""
-        return {name: [e.plugin for e in found] for name, found in sorted(self._entries[kind].items()) if len(found) > 1}
+        return {
+            name: [e.plugin for e in found] for name, found in sorted(self._entries[kind].items()) if len(found) > 1
+        }
 
     # -- lookup ----------------------------------------------------------
 
@@ -93,9 +95,7 @@ class Registry:
             return found[0]
         if found:
             claimants = " and ".join(f"plugin {e.plugin!r}" for e in found)
-            raise DuplicateNameError(
-                f"{kind} {name!r} is provided by both {claimants}; block one with -p no:PLUGIN"
-            )
+            raise DuplicateNameError(f"{kind} {name!r} is provided by both {claimants}; block one with -p no:PLUGIN")
         message = f"unknown {kind} {name!r}{did_you_mean(name, self._entries[kind])}"
         broken = self.plugins.unavailable()
         if broken:
@@ -110,7 +110,5 @@ class Registry:
             return [self.get(kind, pattern).name]
         matched = [name for name in self.names(kind) if fnmatch.fnmatchcase(name, pattern)]
         if not matched:
-            raise UnknownNameError(
-                f"no {kind} matches {pattern!r}; available: {', '.join(self.names(kind)) or 'none'}"
-            )
+            raise UnknownNameError(f"no {kind} matches {pattern!r}; available: {', '.join(self.names(kind)) or 'none'}")
         return matched

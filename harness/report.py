@@ -16,12 +16,42 @@ from pathlib import Path
 from harness.errors import ConfigError, HarnessError
 
 MEMORY_KINDS = {"cpu_rss_growth": "CPU RSS growth", "cuda_max_allocated": "CUDA max allocated"}
-CONFIG_COLUMNS = ("model", "dataset", "optimizer", "seed", "model_label", "dataset_label", "optimizer_label",
-                  "batch_size", "max_epochs", "max_steps", "precision", "accelerator", "target")
-RESULT_COLUMNS = ("test_metric", "test_loss", "best_val_metric", "best_val_epoch", "epochs", "steps",
-                  "train_time_s", "wall_time_s", "samples_per_s", "tokens_per_s", "step_time_median_ms",
-                  "step_time_p90_ms", "peak_memory_mb", "memory_kind", "cuda_max_reserved_mb", "params",
-                  "trainable_params", "time_to_target_s", "epoch_to_target")
+CONFIG_COLUMNS = (
+    "model",
+    "dataset",
+    "optimizer",
+    "seed",
+    "model_label",
+    "dataset_label",
+    "optimizer_label",
+    "batch_size",
+    "max_epochs",
+    "max_steps",
+    "precision",
+    "accelerator",
+    "target",
+)
+RESULT_COLUMNS = (
+    "test_metric",
+    "test_loss",
+    "best_val_metric",
+    "best_val_epoch",
+    "epochs",
+    "steps",
+    "train_time_s",
+    "wall_time_s",
+    "samples_per_s",
+    "tokens_per_s",
+    "step_time_median_ms",
+    "step_time_p90_ms",
+    "peak_memory_mb",
+    "memory_kind",
+    "cuda_max_reserved_mb",
+    "params",
+    "trainable_params",
+    "time_to_target_s",
+    "epoch_to_target",
+)
 
 
 def formats() -> list[str]:
@@ -37,10 +67,9 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def _cell_key(config: dict) -> str:
-    """What makes runs the same cell: the whole config except the seed."""
-    rest = {k: v for k, v in config.items() if k != "seed"}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def _cell_settings(config: dict) -> str:
+    """What makes runs the same cell: the whole config except the seed, as canonical JSON."""
+    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True, default=str)
 
 
 def runs_frame(records: list[dict]):
@@ -53,7 +82,8 @@ def runs_frame(records: list[dict]):
         results = record.get("results") or {}
         row = {
             "key": record.get("key"),
-            "cell": _cell_key(config),
+            "cell": hashlib.sha256(_cell_settings(config).encode()).hexdigest()[:12],
+            "settings_json": _cell_settings(config),
             "status": record.get("status"),
             "reason": record.get("reason"),
             "suite": record.get("suite"),
@@ -86,7 +116,9 @@ def _median(values):
 def _differing_settings(configs: dict[str, dict]) -> dict[str, str]:
     """For cells that would show the same labels: the config fields that tell them apart."""
     keys = sorted({k for config in configs.values() for k in config} - {"seed"})
-    varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs.values()}) > 1]
+    varying = [
+        k for k in keys if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs.values()}) > 1
+    ]
     return {
         cell: ", ".join(f"{k}={json.dumps(config.get(k), default=str)}" for k in varying)
         for cell, config in configs.items()
@@ -127,7 +159,7 @@ def summary_frame(runs):
             "target": first["target"],
         }
         rows.append(row)
-        configs[cell] = json.loads(json.dumps({c: first[c] for c in CONFIG_COLUMNS}, default=str))
+        configs[cell] = json.loads(first["settings_json"])
     summary = pd.DataFrame(rows)
     labels = summary[["model", "dataset", "optimizer", "batch"]].astype(str).agg("|".join, axis=1)
     if labels.duplicated(keep=False).any():
@@ -162,7 +194,9 @@ def render(summary, fmt: str = "simple") -> str:
     from tabulate import tabulate
 
     kinds = {k for k in summary["memory_kind"] if isinstance(k, str)}
-    memory_header = f"peak MiB ({MEMORY_KINDS.get(next(iter(kinds)), next(iter(kinds)))})" if len(kinds) == 1 else "peak MiB"
+    memory_header = (
+        f"peak MiB ({MEMORY_KINDS.get(next(iter(kinds)), next(iter(kinds)))})" if len(kinds) == 1 else "peak MiB"
+    )
     metrics = {m for m in summary["metric"] if isinstance(m, str)}
     metric_header = f"test {next(iter(metrics))}" if len(metrics) == 1 else "test metric"
     show_target = summary["target"].notna().any()
@@ -185,7 +219,8 @@ def render(summary, fmt: str = "simple") -> str:
         out["train s"] = _fmt(row["train_s"], ".2f")
         if show_target:
             out[f"s to {row['target']}" if summary["target"].nunique() == 1 else "s to target"] = _fmt(
-                row["time_to_target_s"], ".2f")
+                row["time_to_target_s"], ".2f"
+            )
         rows.append(out)
     if not summary["failed"].any():
         for out in rows:

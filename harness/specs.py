@@ -16,7 +16,11 @@ from typing import Any
 TASKS = ("classification", "regression", "seq2seq")
 
 #: Each task's main metric and whether higher ("max") or lower ("min") is better.
-TASK_METRICS = {"classification": ("accuracy", "max"), "regression": ("rmse", "min"), "seq2seq": ("token_accuracy", "max")}
+TASK_METRICS = {
+    "classification": ("accuracy", "max"),
+    "regression": ("rmse", "min"),
+    "seq2seq": ("token_accuracy", "max"),
+}
 
 #: What the inputs look like; models declare which modalities they can read.
 MODALITIES = ("image", "sequence", "tokens", "tabular")
@@ -28,7 +32,9 @@ class SpecError(ValueError):
 
 def _check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not name or any(c in name for c in " ,[]=*?"):
-        raise SpecError(f"{kind} name {name!r} must be a non-empty string without spaces, commas, brackets, '=' or wildcards")
+        raise SpecError(
+            f"{kind} name {name!r} must be a non-empty string without spaces, commas, brackets, '=' or wildcards"
+        )
 
 
 def _check_vocab(kind: str, name: str, what: str, values, allowed) -> None:

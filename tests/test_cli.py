@@ -109,8 +109,25 @@ def test_failed_run_exits_1(tmp_path, capsys):
         "def build(info):\n    raise ValueError('no good')\n"
         "@hookimpl\ndef harness_register_models():\n    return [ModelSpec(name='bad', build=build)]\n"
     )
-    code = main(["run", "--plugins", str(plugin), "--models", "bad,logreg", "--datasets", "digits",
-                 "--optimizers", "sgd", "--seeds", "1", "--max-epochs", "1", "--output", str(tmp_path / "r")])
+    code = main(
+        [
+            "run",
+            "--plugins",
+            str(plugin),
+            "--models",
+            "bad,logreg",
+            "--datasets",
+            "digits",
+            "--optimizers",
+            "sgd",
+            "--seeds",
+            "1",
+            "--max-epochs",
+            "1",
+            "--output",
+            str(tmp_path / "r"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "failed: ValueError: no good" in captured.err

@@ -80,7 +80,9 @@ def test_resume_skips_finished_cells_and_rerun_forces(mlp_run, registry):
     path = Store(out).path_for(first.records[0]["key"])
     mtime = path.stat().st_mtime_ns
     seen, on_event = _events()
-    again = harness.run(output=out, registry=registry, models="mlp", optimizers="adam", target=0.5, on_event=on_event, **TINY)
+    again = harness.run(
+        output=out, registry=registry, models="mlp", optimizers="adam", target=0.5, on_event=on_event, **TINY
+    )
     assert again.reused == 1 and not any(kind == "start" for kind, _ in seen)
     assert again.records == [json.loads(path.read_text())]
     assert path.stat().st_mtime_ns == mtime
@@ -102,8 +104,9 @@ def test_table_shows_measured_values(mlp_run):
 
 def test_failed_and_diverged_runs_are_recorded_and_sweep_goes_on(tmp_path, test_registry):
     seen, on_event = _events()
-    result = harness.run(output=tmp_path, registry=test_registry, models="boom,nan,logreg", optimizers="sgd",
-                         on_event=on_event, **TINY)
+    result = harness.run(
+        output=tmp_path, registry=test_registry, models="boom,nan,logreg", optimizers="sgd", on_event=on_event, **TINY
+    )
     by_model = {r["config"]["model"]: r for r in result.records}
     assert by_model["boom"]["status"] == "failed"
     assert "kaboom" in by_model["boom"]["reason"] and "RuntimeError" in by_model["boom"]["traceback"]
@@ -116,8 +119,9 @@ def test_failed_and_diverged_runs_are_recorded_and_sweep_goes_on(tmp_path, test_
 
     # resume: the diverged and ok cells are final; the failed one is tried again
     seen, on_event = _events()
-    harness.run(output=tmp_path, registry=test_registry, models="boom,nan,logreg", optimizers="sgd",
-                on_event=on_event, **TINY)
+    harness.run(
+        output=tmp_path, registry=test_registry, models="boom,nan,logreg", optimizers="sgd", on_event=on_event, **TINY
+    )
     assert [data["config"].model for kind, data in seen if kind == "start"] == ["boom"]
 
 
@@ -130,7 +134,6 @@ def test_model_with_its_own_lightning_module(tmp_path, test_registry):
     assert record["results"]["params"] == 64 * 32 + 32 + 32 * 10 + 10
 
 
-
 def test_lifecycle_hooks_observe_runs(tmp_path):
     from conftest import FIXTURES
 
@@ -139,8 +142,15 @@ def test_lifecycle_hooks_observe_runs(tmp_path):
     registry = load_registry(plugins=[FIXTURES / "observer.py"])
     observer = registry.plugins.pm.get_plugin("observer")
     with pytest.warns(UserWarning, match="harness_record_written failed"):
-        result = harness.run(output=tmp_path, registry=registry, models="logreg", optimizers="sgd",
-                             datasets="digits", seeds=2, max_epochs=1)
+        result = harness.run(
+            output=tmp_path,
+            registry=registry,
+            models="logreg",
+            optimizers="sgd",
+            datasets="digits",
+            seeds=2,
+            max_epochs=1,
+        )
     assert [c.seed for c in observer.seen["configs"]] == [0, 1]  # harness_run_callbacks: once per run
     assert observer.seen["batches"] == sum(r["results"]["steps"] for r in result.records)
     assert [key for key, _ in observer.seen["written"]] == [r["key"] for r in result.records]
@@ -150,8 +160,16 @@ def test_lifecycle_hooks_observe_runs(tmp_path):
 
 def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, registry):
     # lr=0 never changes the weights, so validation accuracy never improves after the first epoch
-    result = harness.run(output=tmp_path, registry=registry, models="logreg", optimizers="sgd[lr=0.0]",
-                         datasets="digits", seeds=1, max_epochs=20, early_stopping=2)
+    result = harness.run(
+        output=tmp_path,
+        registry=registry,
+        models="logreg",
+        optimizers="sgd[lr=0.0]",
+        datasets="digits",
+        seeds=1,
+        max_epochs=20,
+        early_stopping=2,
+    )
     results = result.records[0]["results"]
     assert result.records[0]["status"] == "ok"
     assert results["epochs"] == 3 and len(results["val_curve"]) == 3
