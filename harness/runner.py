@@ -72,15 +72,22 @@ def load_dataset(entry, params: dict) -> DatasetSplits:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stays_keyboard_interrupt(trainer):
-    """Lightning turns Ctrl-C into ``exit(1)`` and then ignores SIGINT; give the sweep its KeyboardInterrupt."""
-    try:
-        yield
-    except SystemExit:
-        if trainer.interrupted:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt from None
-        raise
+def _lightning_quietly(trainer):
+    """Silence Lightning's advice warnings, and undo its Ctrl-C handling.
+
+    Lightning turns Ctrl-C into ``exit(1)`` and then ignores SIGINT; the sweep
+    gets its KeyboardInterrupt back so it can stop cleanly.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(pytorch_)?lightning.*")
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        try:
+            yield
+        except SystemExit:
+            if trainer.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt from None
+            raise
 
 
 def _warm_up_process(device: torch.device) -> None:
@@ -102,8 +109,7 @@ def _warm_up_process(device: torch.device) -> None:
         **QUIET_TRAINER,
         callbacks=[ThroughputMeter(0, device), LossWatch()],
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"(pytorch_)?lightning.*")
+    with _lightning_quietly(trainer):
         trainer.fit(module, train_dataloaders=batches, val_dataloaders=batches)
         trainer.test(module, dataloaders=batches, verbose=False)
 
@@ -209,9 +215,7 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
         callbacks=callbacks,
         **QUIET_TRAINER,
     )
-    with warnings.catch_warnings(), _ctrl_c_stays_keyboard_interrupt(trainer):
-        warnings.filterwarnings("ignore", module=r"(pytorch_)?lightning.*")
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    with _lightning_quietly(trainer):
         trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
         results.update(memory.stop())
         results.update(meter.summary())

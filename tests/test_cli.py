@@ -132,3 +132,44 @@ def test_failed_run_exits_1(tmp_path, capsys):
     assert code == 1
     assert "failed: ValueError: no good" in captured.err
     assert "failed" in captured.out and "logreg" in captured.out
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path):
+    import signal
+    import time
+
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        "--models",
+        "mlp",
+        "--optimizers",
+        "sgd",
+        "--seeds",
+        "3",
+        "--max-epochs",
+        "300",
+        "--output",
+        str(tmp_path),
+    ]
+    # a child started from a background shell may inherit an ignored SIGINT; give it the default back
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("runs/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the second run's training
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted: finished runs are stored" in err and "Traceback" not in err
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("runs/*.json")]
+    assert len(records) == 1 and records[0]["status"] == "ok"
