@@ -28,8 +28,28 @@ ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "transformer-engine")
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    """How every cell of a sweep trains: shared by the suite and each run, defined once."""
+
+    max_epochs: int = 20
+    max_steps: int = -1
+    accelerator: str = "auto"
+    devices: str | int = 1
+    precision: str = "32-true"
+    early_stopping: int | None = None
+    target: float | None = None
+    warmup_steps: int = 5
+    deterministic: bool | None = None
+
+
+def training_settings(source) -> dict:
+    """The :class:`TrainingSettings` fields of ``source`` (a Suite or a RunConfig)."""
+    return {f.name: getattr(source, f.name) for f in fields(TrainingSettings)}
+
+
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(TrainingSettings):
     """Everything that decides what one run computes. Its hash names the record."""
 
     model: str
@@ -42,16 +62,7 @@ class RunConfig:
     model_label: str = ""
     dataset_label: str = ""
     optimizer_label: str = ""
-    max_epochs: int = 20
-    max_steps: int = -1
     batch_size: int = 64
-    accelerator: str = "auto"
-    devices: str | int = 1
-    precision: str = "32-true"
-    early_stopping: int | None = None
-    target: float | None = None
-    warmup_steps: int = 5
-    deterministic: bool | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +79,7 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class Suite:
+class Suite(TrainingSettings):
     """A sweep as the user wrote it, before names are resolved against the registry."""
 
     name: str | None = None
@@ -78,15 +89,6 @@ class Suite:
     seeds: tuple[int, ...] = (0,)
     lr: tuple[float, ...] = ()
     batch_size: tuple[int, ...] = (64,)
-    max_epochs: int = 20
-    max_steps: int = -1
-    accelerator: str = "auto"
-    devices: str | int = 1
-    precision: str = "32-true"
-    early_stopping: int | None = None
-    target: float | None = None
-    warmup_steps: int = 5
-    deterministic: bool | None = None
 
 
 SUITE_KEYS = tuple(f.name for f in fields(Suite))
@@ -323,16 +325,8 @@ def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str
                 model_label=label(model, m_over),
                 dataset_label=label(dataset, d_over),
                 optimizer_label=label(optimizer, o_over),
-                max_epochs=suite.max_epochs,
-                max_steps=suite.max_steps,
                 batch_size=batch_size,
-                accelerator=suite.accelerator,
-                devices=suite.devices,
-                precision=suite.precision,
-                early_stopping=suite.early_stopping,
-                target=suite.target,
-                warmup_steps=suite.warmup_steps,
-                deterministic=suite.deterministic,
+                **training_settings(suite),
             )
             if run.key() not in seen:
                 seen.add(run.key())
