@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, did_you_mean
+from harness.schedules import SCHEDULES
+from harness.specs import unavailable_reason
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,6 +64,8 @@ class RunConfig(TrainingSettings):
     model_label: str = ""
     dataset_label: str = ""
     optimizer_label: str = ""
+    schedule: str = "constant"
+    schedule_params: dict = field(default_factory=dict)
     batch_size: int = 64
 
     def as_dict(self) -> dict:
@@ -89,6 +93,7 @@ class Suite(TrainingSettings):
     seeds: tuple[int, ...] = (0,)
     lr: tuple[float, ...] = ()
     batch_size: tuple[int, ...] = (64,)
+    schedules: tuple[str, ...] = ("constant",)
 
 
 SUITE_KEYS = tuple(f.name for f in fields(Suite))
@@ -208,7 +213,7 @@ def make_suite(values: dict) -> Suite:
     for key, value in values.items():
         if value is None:
             continue
-        if key in ("models", "datasets", "optimizers"):
+        if key in ("models", "datasets", "optimizers", "schedules"):
             out[key] = _names(key, value)
         elif key == "seeds":
             if isinstance(value, int) and not isinstance(value, bool):
@@ -288,6 +293,33 @@ def _resolve_items(registry, kind: str, items) -> list[tuple[str, dict]]:
     return resolved
 
 
+def _resolve_schedule(item: str) -> tuple[str, dict]:
+    """'cosine' or 'warmup_cosine[warmup=0.1]' checked against the known schedules and their parameters."""
+    name, overrides = parse_item(item)
+    if name not in SCHEDULES:
+        raise ConfigError(
+            f"unknown schedule {name!r}{did_you_mean(name, SCHEDULES)}; schedules: {', '.join(SCHEDULES)}"
+        )
+    allowed = SCHEDULES[name].defaults
+    for key in overrides:
+        if key not in allowed:
+            raise ConfigError(
+                f"schedule {name} has no parameter {key!r}{did_you_mean(key, allowed)}; "
+                f"parameters: {', '.join(sorted(allowed)) or 'none'}"
+            )
+    return name, overrides
+
+
+def _schedule_suffix(schedule: str, overrides: dict) -> str:
+    """How a table names a non-constant schedule after the optimizer: 'sgd/cosine'."""
+    return "" if schedule == "constant" else f"/{label(schedule, overrides)}"
+
+
+def _unusable(spec, kind: str) -> str | None:
+    reason = unavailable_reason(spec)
+    return f"{kind} {spec.name} is unavailable: {reason}" if reason else None
+
+
 def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str, str]]]:
     """The grid: every compatible model x dataset x optimizer x lr x batch size x seed.
 
@@ -299,18 +331,20 @@ def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str
     models = _resolve_items(registry, "model", suite.models)
     datasets = _resolve_items(registry, "dataset", suite.datasets)
     optimizers = _resolve_items(registry, "optimizer", suite.optimizers)
+    schedules = [_resolve_schedule(item) for item in suite.schedules]
 
     runs, skipped, seen = [], [], set()
     lrs = suite.lr or (None,)
     for (model, m_over), (dataset, d_over) in itertools.product(models, datasets):
         model_spec = registry.get("model", model).spec
         dataset_spec = registry.get("dataset", dataset).spec
-        reason = model_spec.incompatibility(dataset_spec)
+        reason = _unusable(model_spec, "model") or _unusable(dataset_spec, "dataset")
+        reason = reason or model_spec.incompatibility(dataset_spec)
         if reason:
             skipped.append((model, dataset, reason))
             continue
-        for (optimizer, o_over), lr, batch_size, seed in itertools.product(
-            optimizers, lrs, suite.batch_size, suite.seeds
+        for (optimizer, o_over), (schedule, s_over), lr, batch_size, seed in itertools.product(
+            optimizers, schedules, lrs, suite.batch_size, suite.seeds
         ):
             opt_spec = registry.get("optimizer", optimizer).spec
             o_over = {**o_over, **({"lr": lr} if lr is not None else {})}
@@ -324,7 +358,9 @@ def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str
                 optimizer_params={**opt_spec.defaults, **o_over},
                 model_label=label(model, m_over),
                 dataset_label=label(dataset, d_over),
-                optimizer_label=label(optimizer, o_over),
+                optimizer_label=label(optimizer, o_over) + _schedule_suffix(schedule, s_over),
+                schedule=schedule,
+                schedule_params={**SCHEDULES[schedule].defaults, **s_over},
                 batch_size=batch_size,
                 **training_settings(suite),
             )

@@ -9,6 +9,8 @@ collating 128 samples. Anything else goes through a regular DataLoader.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -67,3 +69,37 @@ def batch_size_of(batch) -> int:
         else:
             return 0
     return int(batch.shape[0]) if batch.dim() else 1
+
+
+# ---------------------------------------------------------------------------
+# Where datasets live, and fixed splits (used by dataset plugins)
+# ---------------------------------------------------------------------------
+
+DATA_ROOT_ENV = "HARNESS_DATA_ROOT"
+CACHE_ENV = "HARNESS_CACHE_DIR"
+
+
+def data_root() -> Path:
+    """Where downloadable datasets are looked for: ``--data-root`` / $HARNESS_DATA_ROOT, else ~/.cache/harness/data."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or Path.home() / ".cache" / "harness" / "data").expanduser()
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder for data the harness generates itself (e.g. mnist1d arrays); created on demand."""
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "harness").expanduser()
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def fixed_split(n: int, val_fraction: float, test_fraction: float, seed: int = 0):
+    """Index tensors (train, val, test) of a seeded permutation of ``range(n)``.
+
+    The split depends on ``seed`` only, never on a run's seed, so every run of
+    a comparison sees the same test examples.
+    """
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]

@@ -24,7 +24,8 @@ from harness.data import TensorBatches, make_batches
 from harness.manager import _short_error
 from harness.measure import LossWatch, MemoryMeter, ThroughputMeter, ValidationCurve, count_parameters
 from harness.provenance import device_name, static_provenance
-from harness.specs import TASK_METRICS, DatasetInfo, DatasetSplits
+from harness.schedules import build_schedule
+from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
 from harness.store import SCHEMA_VERSION
 from harness.tasks import wrap
 
@@ -100,7 +101,8 @@ def _warm_up_process(device: torch.device) -> None:
         return
     _WARMED_DEVICES.add(device.type)
     info = DatasetInfo(task="classification", modality="tabular", input_shape=(4,), num_classes=2)
-    module = wrap(torch.nn.Linear(4, 2), lambda params: torch.optim.SGD(params, lr=0.1), info)
+    module = wrap(torch.nn.Linear(4, 2), info)
+    module.configure_optimizers = lambda: torch.optim.SGD(module.parameters(), lr=0.1)
     batches = TensorBatches((torch.randn(16, 4), torch.randint(0, 2, (16,))), 8, shuffle=True, device=device)
     trainer = pl.Trainer(
         accelerator=device.type,
@@ -171,20 +173,27 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
     memory = MemoryMeter(device)
     memory.start()
 
-    def make_optimizer(parameters):
-        return optimizer_entry.spec.build(parameters, **config.optimizer_params)
-
     built = model_entry.spec.build(info, **config.model_params)
     if isinstance(built, pl.LightningModule):
         module = built
-        module.configure_optimizers = lambda: make_optimizer(module.parameters())
-        metric = getattr(module, "metric", None) or TASK_METRICS[info.task][0]
-        mode = getattr(module, "mode", None) or TASK_METRICS[info.task][1]
+        metric = getattr(module, "metric", None) or info.metric or TASK_METRICS[info.task][0]
+        mode = getattr(module, "mode", None) or METRIC_MODES.get(metric, "max")
     elif isinstance(built, torch.nn.Module):
-        module = wrap(built, make_optimizer, info)
+        module = wrap(built, info)
         metric, mode = module.metric, module.mode
     else:
         raise TypeError(f"model {config.model}: build() returned {type(built).__name__}, not a torch.nn.Module")
+
+    def configure_optimizers():
+        """The run's optimizer and schedule, for every module alike, so comparisons stay fair."""
+        optimizer = optimizer_entry.spec.build(module.parameters(), **config.optimizer_params)
+        if config.schedule == "constant":
+            return optimizer
+        total = module.trainer.estimated_stepping_batches
+        scheduler = build_schedule(optimizer, config.schedule, config.schedule_params, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    module.configure_optimizers = configure_optimizers
     record.update(task=info.task, metric=metric, metric_mode=mode)
     results["params"], results["trainable_params"] = count_parameters(module)
 

@@ -22,12 +22,36 @@ TASK_METRICS = {
     "seq2seq": ("token_accuracy", "max"),
 }
 
+#: Metrics each task computes; a dataset may pick its main one from these (``DatasetInfo.metric``).
+TASK_METRIC_NAMES = {
+    "classification": ("accuracy", "top5_accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+    "seq2seq": ("token_accuracy", "exact_match", "bleu", "chrf"),
+}
+
+#: Whether a larger value of a metric is better ("max") or a smaller one ("min").
+METRIC_MODES = {"rmse": "min", "mae": "min", "loss": "min"}
+
 #: What the inputs look like; models declare which modalities they can read.
 MODALITIES = ("image", "sequence", "tokens", "tabular")
+
+#: Token ids every token dataset reserves, in this order, so models and tasks agree on them.
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 
 
 class SpecError(ValueError):
     """A plugin returned a spec that breaks the contract."""
+
+
+def unavailable_reason(spec) -> str | None:
+    """Why a model or dataset cannot be used here (its ``check()``), or None; a raising check is a reason too."""
+    if getattr(spec, "check", None) is None:
+        return None
+    try:
+        return spec.check()
+    except Exception as exc:  # a broken check must not break listing
+        return f"check failed: {type(exc).__name__}: {exc}"
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -47,8 +71,24 @@ def _check_vocab(kind: str, name: str, what: str, values, allowed) -> None:
 class DatasetInfo:
     """What a loaded dataset says about itself; a model's ``build`` reads it.
 
-    ``input_shape`` excludes the batch dimension. ``num_classes`` is set for
-    classification, ``output_dim`` for regression, ``vocab_size`` for token data.
+    ``input_shape`` excludes the batch dimension (for token data: the padded
+    sequence length). ``num_classes`` is set for classification, ``output_dim``
+    for regression, ``vocab_size`` for token inputs (ids per
+    :data:`SPECIAL_TOKENS`, 0 is padding) and ``target_vocab_size`` plus
+    ``max_target_length`` for sequence-to-sequence targets. ``metric`` picks
+    the main metric among :data:`TASK_METRIC_NAMES` when the task's default
+    does not fit (exact match for dates, BLEU for translation).
+
+    Conventions by task, read by the harness's task modules:
+
+    * classification: targets are class ids ``[B]``.
+    * regression: targets are ``[B, output_dim]`` floats, standardised; ``extra``
+      may hold ``target_mean``/``target_std`` (lists) so errors are reported in
+      the original units.
+    * seq2seq: batches are ``(source [B, S], target [B, T])`` of token ids,
+      targets framed as ``<bos> ... <eos>`` and padded; ``extra["target_vocab"]``
+      (id -> token) and ``extra["joiner"]`` ("" for characters, " " for words)
+      turn ids back into text for BLEU/chrF; ``extra["text_metrics"]`` False skips them.
     """
 
     task: str
@@ -57,8 +97,19 @@ class DatasetInfo:
     num_classes: int | None = None
     output_dim: int | None = None
     vocab_size: int | None = None
+    target_vocab_size: int | None = None
+    max_target_length: int | None = None
+    metric: str | None = None
     synthetic: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        if self.metric is not None and self.metric not in TASK_METRIC_NAMES.get(self.task, ()):
+            raise SpecError(
+                f"metric {self.metric!r} is not computed for {self.task}; "
+                f"choose from {', '.join(TASK_METRIC_NAMES.get(self.task, ()))}"
+            )
 
 
 @dataclass(frozen=True)
@@ -89,6 +140,8 @@ class ModelSpec:
     ``metric``/``mode`` attributes); the harness still supplies the optimizer,
     so optimizer comparisons stay fair. ``defaults`` declares every parameter
     ``build`` accepts: overrides of undeclared names are rejected as typos.
+    ``check()``, when given, says why the model cannot be used on this machine
+    (an optional package that is not installed), or returns None.
     """
 
     name: str
@@ -97,6 +150,7 @@ class ModelSpec:
     modalities: tuple[str, ...] = MODALITIES
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    check: Callable[[], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("model", self.name)
@@ -122,8 +176,10 @@ class DatasetSpec:
 
     ``load(**params)`` returns :class:`DatasetSplits`. ``task`` and
     ``modality`` are declared here too so the grid can skip incompatible pairs
-    without loading any data. ``metric`` names the task's main metric when the
-    dataset wants another one than the task's default.
+    without loading any data. ``check()``, when given, says why the data cannot
+    be loaded on this machine and how to get it (files not found under the
+    data root, a package not installed), or returns None; it must be cheap.
+    ``synthetic`` marks generated data that measures speed, not learning.
     """
 
     name: str
@@ -133,6 +189,7 @@ class DatasetSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     synthetic: bool = False
+    check: Callable[[], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)

@@ -6,36 +6,33 @@ costs a device sync and about a millisecond of Python on every step. Metrics
 are logged once per validation/test epoch as ``val_<metric>``, ``val_loss``,
 ``test_<metric>`` and ``test_loss`` -- the names a model plugin's own
 LightningModule must log too if it wants its curves and scores recorded.
+The runner attaches ``configure_optimizers`` (optimizer + schedule) to every
+module, these and a plugin's own alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
-from harness.specs import DatasetInfo
+from harness.specs import EOS_ID, METRIC_MODES, PAD_ID, TASK_METRICS, DatasetInfo
 
 
 class SupervisedTask(pl.LightningModule):
     """Shared loop: loss on training batches; metrics + mean loss on evaluation epochs."""
 
-    #: main metric name and whether higher ("max") or lower ("min") is better
-    metric = ""
-    mode = "max"
-
-    def __init__(self, net: torch.nn.Module, make_optimizer: Callable, metrics: MetricCollection):
+    def __init__(self, net: torch.nn.Module, info: DatasetInfo, metrics: MetricCollection):
         super().__init__()
         self.net = net
-        self.make_optimizer = make_optimizer
+        self.metric = info.metric or TASK_METRICS[info.task][0]
+        self.mode = METRIC_MODES.get(self.metric, "max")
         self.val_metrics = metrics.clone(prefix="val_")
         self.test_metrics = metrics.clone(prefix="test_")
-        self._loss_sum = {}
-        self._count = {}
+        self._loss_sum: dict[str, torch.Tensor | float] = {}
+        self._count: dict[str, int] = {}
 
     def forward(self, inputs):
         return self.net(inputs)
@@ -47,21 +44,26 @@ class SupervisedTask(pl.LightningModule):
         inputs, targets = batch
         return self.loss(self.net(inputs), targets)
 
-    def _eval_step(self, stage: str, metrics: MetricCollection, batch) -> None:
+    def evaluate(self, metrics: MetricCollection, batch) -> torch.Tensor:
+        """Update ``metrics`` with one batch and return its mean loss."""
         inputs, targets = batch
         outputs = self.net(inputs)
-        loss = self.loss(outputs, targets).detach() * len(targets)
-        self._loss_sum[stage] = self._loss_sum.get(stage, 0) + loss
-        self._count[stage] = self._count.get(stage, 0) + len(targets)
         metrics.update(outputs, targets)
+        return self.loss(outputs, targets)
+
+    def _eval_step(self, stage: str, metrics: MetricCollection, batch) -> None:
+        loss = self.evaluate(metrics, batch).detach()
+        n = len(batch[1])
+        self._loss_sum[stage] = self._loss_sum.get(stage, 0.0) + loss * n
+        self._count[stage] = self._count.get(stage, 0) + n
 
     def _eval_epoch_end(self, stage: str, metrics: MetricCollection) -> None:
-        values = {name: value for name, value in metrics.compute().items()}
+        values = dict(metrics.compute())
         if self._count.get(stage):
             values[f"{stage}_loss"] = self._loss_sum[stage] / self._count[stage]
         self.log_dict(values, on_epoch=True, on_step=False)
         metrics.reset()
-        self._loss_sum[stage], self._count[stage] = 0, 0
+        self._loss_sum[stage], self._count[stage] = 0.0, 0
 
     def validation_step(self, batch, batch_idx):
         self._eval_step("val", self.val_metrics, batch)
@@ -75,32 +77,146 @@ class SupervisedTask(pl.LightningModule):
     def on_test_epoch_end(self):
         self._eval_epoch_end("test", self.test_metrics)
 
-    def configure_optimizers(self):
-        return self.make_optimizer(self.parameters())
-
 
 class ClassificationTask(SupervisedTask):
-    """Cross-entropy on logits; accuracy (top-1) is the main metric."""
+    """Cross-entropy on logits; top-1 accuracy, and top-5 where there are more than 5 classes."""
 
-    metric = "accuracy"
-    mode = "max"
-
-    def __init__(self, net, make_optimizer, info: DatasetInfo):
-        metrics = MetricCollection({"accuracy": MulticlassAccuracy(num_classes=info.num_classes, average="micro")})
-        super().__init__(net, make_optimizer, metrics)
+    def __init__(self, net, info: DatasetInfo):
+        metrics = {"accuracy": MulticlassAccuracy(num_classes=info.num_classes, average="micro")}
+        if info.num_classes > 5:
+            metrics["top5_accuracy"] = MulticlassAccuracy(num_classes=info.num_classes, top_k=5, average="micro")
+        super().__init__(net, info, MetricCollection(metrics))
 
     def loss(self, outputs, targets):
         return F.cross_entropy(outputs, targets)
 
 
+class _Unstandardized(MetricCollection):
+    """Regression metrics reported in the target's original units."""
+
+    def __init__(self, metrics, mean: torch.Tensor, std: torch.Tensor, **kwargs):
+        super().__init__(metrics, **kwargs)
+        self._mean, self._std = mean, std
+
+    def update(self, outputs, targets):
+        scale = (self._std.to(outputs.device), self._mean.to(outputs.device))
+        super().update(outputs * scale[0] + scale[1], targets * scale[0] + scale[1])
+
+    def clone(self, prefix=None, postfix=None):
+        copy = super().clone(prefix=prefix, postfix=postfix)
+        copy._mean, copy._std = self._mean, self._std
+        return copy
+
+
+class RegressionTask(SupervisedTask):
+    """Mean squared error on standardised targets; RMSE (main), MAE and R^2 in original units."""
+
+    def __init__(self, net, info: DatasetInfo):
+        dim = info.output_dim or 1
+        mean = torch.tensor(info.extra.get("target_mean", [0.0] * dim), dtype=torch.float32)
+        std = torch.tensor(info.extra.get("target_std", [1.0] * dim), dtype=torch.float32)
+        metrics = {
+            "rmse": MeanSquaredError(squared=False, num_outputs=dim),
+            "mae": MeanAbsoluteError(num_outputs=dim) if dim > 1 else MeanAbsoluteError(),
+            "r2": R2Score(multioutput="uniform_average") if dim > 1 else R2Score(),
+        }
+        super().__init__(net, info, _Unstandardized(metrics, mean, std))
+        self.output_dim = dim
+
+    def _shape(self, outputs, targets):
+        return outputs.reshape(len(outputs), self.output_dim), targets.reshape(len(targets), self.output_dim)
+
+    def loss(self, outputs, targets):
+        outputs, targets = self._shape(outputs, targets)
+        return F.mse_loss(outputs, targets)
+
+    def evaluate(self, metrics, batch):
+        inputs, targets = batch
+        outputs, targets = self._shape(self.net(inputs), targets)
+        if self.output_dim == 1:
+            metrics.update(outputs.squeeze(1), targets.squeeze(1))
+        else:
+            metrics.update(outputs, targets)
+        return F.mse_loss(outputs, targets)
+
+
+class Seq2SeqTask(SupervisedTask):
+    """Teacher-forced cross-entropy in training; greedy decoding scored in evaluation.
+
+    The wrapped model provides ``forward(source, target_in) -> logits [B, T, V]``
+    (teacher forcing) and ``generate(source, max_length) -> ids [B, <=max_length]``
+    (greedy, without the leading ``<bos>``). Token accuracy and exact match
+    compare the decoded ids with the reference; BLEU and chrF (torchmetrics)
+    compare the detokenised texts where the dataset has words worth scoring.
+    """
+
+    def __init__(self, net, info: DatasetInfo):
+        vocab = info.target_vocab_size
+        metrics = {
+            "token_accuracy": MulticlassAccuracy(num_classes=vocab, average="micro", ignore_index=PAD_ID),
+            "exact_match": MulticlassExactMatch(num_classes=vocab, ignore_index=PAD_ID),
+        }
+        super().__init__(net, info, MetricCollection(metrics))
+        self.max_length = info.max_target_length - 1  # the reference without its <bos>
+        self.target_vocab = list(info.extra.get("target_vocab", []))
+        self.joiner = info.extra.get("joiner", " ")
+        self.text_metrics = bool(info.extra.get("text_metrics", True)) and bool(self.target_vocab)
+        if self.text_metrics:
+            from torchmetrics.text import BLEUScore, CHRFScore
+
+            self.val_text = MetricCollection({"bleu": BLEUScore(), "chrf": CHRFScore()}, prefix="val_")
+            self.test_text = self.val_text.clone(prefix="test_")
+
+    def forward(self, source, target_in):
+        return self.net(source, target_in)
+
+    def loss(self, logits, target_out):
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target_out.reshape(-1), ignore_index=PAD_ID)
+
+    def training_step(self, batch, batch_idx):
+        source, target = batch
+        return self.loss(self.net(source, target[:, :-1]), target[:, 1:])
+
+    def _detokenize(self, ids: torch.Tensor) -> list[str]:
+        texts = []
+        for row in ids.tolist():
+            tokens = []
+            for token in row:
+                if token in (EOS_ID, PAD_ID):
+                    break
+                tokens.append(self.target_vocab[token] if token < len(self.target_vocab) else "<unk>")
+            texts.append(self.joiner.join(tokens))
+        return texts
+
+    def evaluate(self, metrics, batch):
+        source, target = batch
+        reference = target[:, 1:]
+        loss = self.loss(self.net(source, target[:, :-1]), reference)
+        generated = self.net.generate(source, self.max_length)
+        predicted = torch.full_like(reference, PAD_ID)
+        length = min(generated.shape[1], reference.shape[1])
+        predicted[:, :length] = generated[:, :length]
+        # after the first <eos> a prediction is padding, so garbage past it is not scored
+        ended = (predicted == EOS_ID).long().cumsum(1) - (predicted == EOS_ID).long() > 0
+        predicted = predicted.masked_fill(ended, PAD_ID)
+        metrics.update(predicted, reference)
+        if self.text_metrics:
+            text = self.val_text if metrics is self.val_metrics else self.test_text
+            text.update(self._detokenize(predicted), [[r] for r in self._detokenize(reference)])
+        return loss
+
+    def _eval_epoch_end(self, stage, metrics):
+        if self.text_metrics:
+            text = self.val_text if stage == "val" else self.test_text
+            self.log_dict(dict(text.compute()), on_epoch=True, on_step=False)
+            text.reset()
+        super()._eval_epoch_end(stage, metrics)
+
+
 #: task name (``DatasetInfo.task``) -> the LightningModule that wraps plain models for it
-TASK_MODULES = {"classification": ClassificationTask}
+TASK_MODULES = {"classification": ClassificationTask, "regression": RegressionTask, "seq2seq": Seq2SeqTask}
 
 
-def wrap(net, make_optimizer, info: DatasetInfo) -> SupervisedTask:
+def wrap(net, info: DatasetInfo) -> SupervisedTask:
     """The task module for ``info.task`` around ``net``."""
-    try:
-        module_class = TASK_MODULES[info.task]
-    except KeyError:
-        raise NotImplementedError(f"task {info.task!r} has no training module yet") from None
-    return module_class(net, make_optimizer, info)
+    return TASK_MODULES[info.task](net, info)
