@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 KIND_ARGS = {"models": "model", "datasets": "dataset", "optimizers": "optimizer"}
@@ -39,6 +40,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="no:NAME",
         help="block the plugin NAME (repeatable), as in pytest",
     )
+    group.add_argument(
+        "--data-root", metavar="DIR", help="where datasets with files look for them (default: $HARNESS_DATA_ROOT)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
@@ -54,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--optimizers", "-o", help="e.g. 'sgd[momentum=0.9],adam' or 'sgd*'")
     grid.add_argument("--seeds", type=int, help="number of seeds per cell (0..N-1)")
     grid.add_argument("--lr", help="learning rate(s) for every optimizer, e.g. 0.1,0.01")
+    grid.add_argument(
+        "--schedule",
+        help="learning-rate schedule(s): constant (default), step, cosine, warmup_cosine, onecycle; "
+        "e.g. 'cosine,warmup_cosine[warmup=0.1]'",
+    )
     grid.add_argument("--batch-size", help="batch size(s), e.g. 64 or 32,128")
     train = run.add_argument_group("training")
     train.add_argument("--max-epochs", type=int)
@@ -103,6 +112,10 @@ def _blocked(options: list[str]) -> list[str]:
 
 def _registry(args):
     from harness.api import load_registry
+    from harness.data import DATA_ROOT_ENV
+
+    if args.data_root:
+        os.environ[DATA_ROOT_ENV] = args.data_root  # read by dataset plugins, inherited by worker processes
 
     return load_registry(args.plugins, _blocked(args.plugin_options))
 
@@ -219,6 +232,7 @@ def cmd_run(args) -> int:
         "optimizers": args.optimizers,
         "seeds": args.seeds,
         "lr": args.lr,
+        "schedules": args.schedule,
         "batch_size": args.batch_size,
         "max_epochs": args.max_epochs,
         "max_steps": args.max_steps,

@@ -92,6 +92,9 @@ def runs_frame(records: list[dict]):
             "metric_mode": record.get("metric_mode"),
         }
         row.update({column: config.get(column) for column in CONFIG_COLUMNS})
+        row["synthetic"] = bool(record.get("synthetic"))
+        if row["synthetic"] and "synthetic" not in str(row["dataset_label"]):
+            row["dataset_label"] = f"{row['dataset_label']} (synthetic)"  # never mistaken for a real result
         row.update({column: results.get(column) for column in RESULT_COLUMNS})
         for name, value in (results.get("test_metrics") or {}).items():
             row[f"test_{name}"] = value

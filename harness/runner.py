@@ -194,7 +194,7 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     module.configure_optimizers = configure_optimizers
-    record.update(task=info.task, metric=metric, metric_mode=mode)
+    record.update(task=info.task, metric=metric, metric_mode=mode, synthetic=info.synthetic)
     results["params"], results["trainable_params"] = count_parameters(module)
 
     meter = ThroughputMeter(config.warmup_steps, device)

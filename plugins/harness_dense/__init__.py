@@ -1,4 +1,4 @@
-"""Dense models that read any fixed-size input: an MLP and softmax (logistic) regression.
+"""Dense models that read any fixed-size input: MLPs and softmax (logistic) regression.
 
 Registered through the ``harness`` entry-point group like any outside plugin.
 The torch code lives in ``harness_dense.models`` and is imported only when a
@@ -29,5 +29,13 @@ def harness_register_models():
             modalities=FIXED_SIZE,
             defaults={},
             description="Multinomial logistic (softmax) regression: one linear layer on flattened inputs",
+        ),
+        ModelSpec(
+            name="mlp_regressor",
+            build=lazy("harness_dense.models:build_mlp_regressor"),
+            tasks=("regression",),
+            modalities=FIXED_SIZE,
+            defaults={"hidden": [50], "dropout": 0.0, "activation": "relu"},
+            description="MLP regressor like scikit-learn's MLPRegressor: one hidden layer of 50 ReLU units",
         ),
     ]

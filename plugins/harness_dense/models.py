@@ -15,6 +15,15 @@ def _flat_size(info) -> int:
 
 def build_mlp(info, hidden=(128, 64), dropout=0.0, activation="relu") -> nn.Module:
     """Flatten -> [Linear -> activation -> dropout] per hidden width -> Linear to the classes."""
+    return _mlp(info, info.num_classes, hidden, dropout, activation)
+
+
+def build_mlp_regressor(info, hidden=(50,), dropout=0.0, activation="relu") -> nn.Module:
+    """The same stack ending in ``output_dim`` linear outputs (no activation) for regression."""
+    return _mlp(info, info.output_dim or 1, hidden, dropout, activation)
+
+
+def _mlp(info, outputs: int, hidden, dropout: float, activation: str) -> nn.Module:
     if isinstance(hidden, int):
         hidden = [hidden]
     if activation not in ACTIVATIONS:
@@ -28,7 +37,7 @@ def build_mlp(info, hidden=(128, 64), dropout=0.0, activation="relu") -> nn.Modu
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = int(size)
-    layers.append(nn.Linear(width, info.num_classes))
+    layers.append(nn.Linear(width, outputs))
     return nn.Sequential(*layers)
 
 

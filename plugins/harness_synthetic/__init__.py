@@ -1,0 +1,43 @@
+"""Synthetic data of any shape, for pure throughput runs. It measures speed, not learning.
+
+Every table marks these datasets as synthetic. Labels are random, so accuracy
+stays at chance: compare samples/s, step time and memory only.
+"""
+
+from harness import hookimpl
+from harness.specs import DatasetSpec, lazy
+
+_SIZES = {"train_size": 2048, "val_size": 256, "test_size": 256, "seed": 0}
+
+
+@hookimpl
+def harness_register_datasets():
+    return [
+        DatasetSpec(
+            name="synthetic-image",
+            load=lazy("harness_synthetic.generate:synthetic_images"),
+            task="classification",
+            modality="image",
+            defaults={"shape": [3, 32, 32], "num_classes": 10, **_SIZES},
+            description="random images of any shape (default 3x32x32) with random labels, for throughput only",
+            synthetic=True,
+        ),
+        DatasetSpec(
+            name="synthetic-sequence",
+            load=lazy("harness_synthetic.generate:synthetic_sequences"),
+            task="classification",
+            modality="sequence",
+            defaults={"shape": [1, 256], "num_classes": 10, **_SIZES},
+            description="random (channels, length) sequences (default 1x256) with random labels, for throughput only",
+            synthetic=True,
+        ),
+        DatasetSpec(
+            name="synthetic-tokens",
+            load=lazy("harness_synthetic.generate:synthetic_tokens"),
+            task="classification",
+            modality="tokens",
+            defaults={"length": 128, "vocab_size": 10000, "num_classes": 2, **_SIZES},
+            description="random token-id sequences (default 128 tokens, 10k vocabulary), for throughput only",
+            synthetic=True,
+        ),
+    ]

@@ -1,0 +1,18 @@
+"""Tabular datasets: scikit-learn's bundled diabetes regression set (real, offline)."""
+
+from harness import hookimpl
+from harness.specs import DatasetSpec, lazy
+
+
+@hookimpl
+def harness_register_datasets():
+    return [
+        DatasetSpec(
+            name="diabetes",
+            load=lazy("harness_tabular.diabetes:load_diabetes"),
+            task="regression",
+            modality="tabular",
+            defaults={"val_fraction": 0.15, "test_fraction": 0.2, "split_seed": 0},
+            description="scikit-learn's diabetes: 442 patients, 10 features -> disease progression after one year",
+        ),
+    ]
