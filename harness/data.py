@@ -4,6 +4,9 @@ Small datasets given as tensors are moved to the device once and sliced into
 batches there (shuffled once per epoch with a seeded generator), which costs
 a few microseconds a batch instead of the ~1 ms a per-sample DataLoader spends
 collating 128 samples. Anything else goes through a regular DataLoader.
+
+torch is imported inside the functions: dataset plugins call ``data_root``
+from their cheap availability checks, and listing must not load torch.
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-
-import torch
-from torch.utils.data import DataLoader, Dataset
 
 
 class TensorBatches:
@@ -23,6 +23,8 @@ class TensorBatches:
         tensors = tuple(tensors)
         if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
             raise ValueError("TensorBatches needs tensors of equal length")
+        import torch
+
         self.tensors = tuple(t.to(device) if device is not None else t for t in tensors)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -36,6 +38,8 @@ class TensorBatches:
         return math.ceil(self.num_samples / self.batch_size)
 
     def __iter__(self):
+        import torch
+
         tensors = self.tensors
         if self.shuffle:
             order = torch.randperm(self.num_samples, generator=self.generator).to(tensors[0].device)
@@ -46,11 +50,16 @@ class TensorBatches:
 
 def is_tensor_split(split) -> bool:
     """True for a tuple/list of tensors, the form that can live on the device."""
+    import torch
+
     return isinstance(split, (tuple, list)) and len(split) > 0 and all(isinstance(t, torch.Tensor) for t in split)
 
 
-def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device: torch.device, pin_memory: bool = False):
+def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device, pin_memory: bool = False):
     """Device-resident batches for tensor splits, a seeded DataLoader for Datasets."""
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
     if is_tensor_split(split):
         return TensorBatches(split, batch_size, shuffle=shuffle, seed=seed, device=device)
     if isinstance(split, Dataset):
@@ -61,6 +70,8 @@ def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device: to
 
 def batch_size_of(batch) -> int:
     """Number of samples in a batch of any common shape (tensor, tuple, dict)."""
+    import torch
+
     while not isinstance(batch, torch.Tensor):
         if isinstance(batch, dict):
             batch = next(iter(batch.values()))
@@ -98,6 +109,8 @@ def fixed_split(n: int, val_fraction: float, test_fraction: float, seed: int = 0
     The split depends on ``seed`` only, never on a run's seed, so every run of
     a comparison sees the same test examples.
     """
+    import torch
+
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

@@ -71,16 +71,13 @@ def _module(model_entry, info):
     return built if isinstance(built, pl.LightningModule) else wrap(built, info)
 
 
-@pytest.mark.parametrize("model, dataset", PAIRS, ids=lambda e: e.name)
-def test_model_trains_and_overfits_a_tiny_batch(model, dataset):
-    _usable(model, dataset)
-    data = _load(dataset)
+def _overfit(model, data, lr: float) -> list[float]:
     torch.manual_seed(0)
     module = _module(model, data.info)
     batch = _first(data.train, 16)
     trainable = [p for p in module.parameters() if p.requires_grad]
     assert trainable, "a model must have something to train"
-    optimizer = torch.optim.Adam(trainable, lr=3e-3)
+    optimizer = torch.optim.Adam(trainable, lr=lr)
     module.train()
     losses = []
     for step in range(40):
@@ -91,7 +88,19 @@ def test_model_trains_and_overfits_a_tiny_batch(model, dataset):
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    assert min(losses[-5:]) < 0.7 * losses[0], losses
+    return losses
+
+
+@pytest.mark.parametrize("model, dataset", PAIRS, ids=lambda e: e.name)
+def test_model_trains_and_overfits_a_tiny_batch(model, dataset):
+    _usable(model, dataset)
+    data = _load(dataset)
+    # a from-scratch model overfits at 3e-3; a pretrained one (fine-tuning) needs a gentler rate
+    for lr in (3e-3, 1e-4):
+        losses = _overfit(model, data, lr)
+        if min(losses[-5:]) < 0.7 * losses[0]:
+            return
+    pytest.fail(f"loss did not go down on a fixed tiny batch: {losses}")
 
 
 @pytest.mark.parametrize("entry", OPTIMIZERS, ids=lambda e: e.name)

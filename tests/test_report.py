@@ -1,0 +1,346 @@
+"""harness.report: records -> runs frame -> per-cell summary -> tables, on hand-made records (no training)."""
+
+import io
+import json
+import statistics
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from harness.errors import ConfigError, HarnessError
+from harness.report import build_report, format_metric, render, runs_frame, summary_frame
+from harness.store import Store
+
+
+def make_record(seed=0, metric_value=0.9, status="ok", reason=None, model="mlp", max_epochs=20, lr=0.1, **results):
+    """A record shaped like the runner's; ``results`` override measurements (None removes one)."""
+    config = {
+        "model": model,
+        "dataset": "digits",
+        "optimizer": "sgd",
+        "seed": seed,
+        "model_params": {"hidden": 64},
+        "dataset_params": {},
+        "optimizer_params": {"lr": lr, "momentum": 0.0},
+        "model_label": model,
+        "dataset_label": "digits",
+        "optimizer_label": "sgd",
+        "max_epochs": max_epochs,
+        "max_steps": -1,
+        "batch_size": 64,
+        "accelerator": "auto",
+        "devices": 1,
+        "precision": "32-true",
+        "early_stopping": None,
+        "target": None,
+        "warmup_steps": 5,
+        "deterministic": None,
+    }
+    measured = {
+        "test_metric": metric_value,
+        "test_loss": 0.2,
+        "test_metrics": {"accuracy": metric_value, "top5_accuracy": 1.0, "loss": 0.2},
+        "best_val_metric": metric_value,
+        "best_val_epoch": 3,
+        "val_curve": [{"epoch": 0, "val_metric": 0.5, "val_loss": 1.0, "train_loss": 1.2, "train_time_s": 0.1}],
+        "epochs": max_epochs,
+        "steps": 340,
+        "train_time_s": 1.0 + seed,
+        "wall_time_s": 2.5,
+        "samples_per_s": 10000.0 + 1000 * seed,
+        "tokens_per_s": None,
+        "measured_steps": 335,
+        "warmup_steps": 5,
+        "step_time_median_ms": 3.0 + seed,
+        "step_time_p90_ms": 3.5,
+        "peak_memory_mb": 12.0 + seed,
+        "memory_kind": "cpu_rss_growth",
+        "cuda_max_reserved_mb": None,
+        "params": 10250,
+        "trainable_params": 10250,
+        "time_to_target_s": None,
+        "epoch_to_target": None,
+    }
+    measured.update(results)
+    measured = {k: v for k, v in measured.items() if k not in results or results[k] is not None}
+    if status != "ok":
+        measured = {"wall_time_s": 0.1}
+    return {
+        "schema": 1,
+        "key": f"{model}-{max_epochs}-{lr}-{seed}",
+        "status": status,
+        "reason": reason,
+        "traceback": None,
+        "suite": "default",
+        "config": config,
+        "task": "classification",
+        "metric": "accuracy",
+        "metric_mode": "max",
+        "results": measured,
+        "provenance": {
+            "python": "3.11.7",
+            "device": "cpu: Test CPU",
+            "seed": seed,
+            "plugins": {"harness_dense": "0.1"},
+        },
+    }
+
+
+def summarise(records):
+    return summary_frame(runs_frame(records))
+
+
+def only_row(summary) -> dict:
+    (row,) = summary.to_dict("records")
+    return row
+
+
+# ---------------------------------------------------------------------------
+# runs_frame
+# ---------------------------------------------------------------------------
+
+
+def test_runs_frame_has_one_flat_row_per_run():
+    frame = runs_frame([make_record(seed=0), make_record(seed=1)])
+    assert len(frame) == 2
+    for column in ("model_label", "dataset_label", "optimizer_label", "seed", "batch_size", "status", "reason"):
+        assert column in frame
+    for column in ("metric", "test_metric", "samples_per_s", "device", "test_top5_accuracy", "optimizer_params.lr"):
+        assert column in frame
+    assert "val_curve" not in frame and "test_metrics" not in frame  # lists and dicts stay in the record
+    assert list(frame["seed"]) == [0, 1] and list(frame["provenance_seed"]) == [0, 1]
+    assert frame.loc[0, "optimizer_params.lr"] == 0.1 and frame.loc[0, "python"] == "3.11.7"
+    assert frame.loc[0, "cell"] == frame.loc[1, "cell"]  # seeds of one cell
+
+
+def test_runs_frame_of_nothing_still_has_the_columns_tables_need():
+    frame = runs_frame([])
+    assert frame.empty and {"status", "test_metric", "samples_per_s", "memory_kind"} <= set(frame)
+    assert render(summary_frame(frame)) == "no runs"
+
+
+# ---------------------------------------------------------------------------
+# summary_frame: aggregation and counts
+# ---------------------------------------------------------------------------
+
+
+def test_mean_and_sample_std_over_three_seeds():
+    values = [0.91, 0.95, 0.96]
+    row = only_row(summarise([make_record(seed=s, metric_value=v) for s, v in enumerate(values)]))
+    assert row["mean"] == pytest.approx(statistics.fmean(values))
+    assert row["std"] == pytest.approx(statistics.stdev(values))  # ddof=1
+    assert row["n"] == 3 and row["failed"] == 0 and row["diverged"] == 0 and row["status"] == "ok"
+    assert row["samples_per_s"] == pytest.approx(11000.0)
+    assert row["step_ms"] == pytest.approx(4.0)  # median of the runs' median step times
+    assert row["peak_mem_mib"] == pytest.approx(13.0) and row["memory_kind"] == "cpu_rss_growth"
+    assert row["train_s"] == pytest.approx(2.0) and row["params"] == 10250
+    assert (row["model"], row["dataset"], row["optimizer"], row["batch"], row["metric"]) == (
+        "mlp",
+        "digits",
+        "sgd",
+        64,
+        "accuracy",
+    )
+    text = render(summarise([make_record(seed=s, metric_value=v) for s, v in enumerate(values)]))
+    assert f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}" in text
+    assert "test accuracy" in text.splitlines()[0]
+
+
+def test_one_seed_has_no_std():
+    row = only_row(summarise([make_record(metric_value=0.9)]))
+    assert row["n"] == 1 and pd.isna(row["std"])
+    text = render(summarise([make_record(metric_value=0.9)]))
+    assert "0.900" in text and "±" not in text
+
+
+def test_failed_and_diverged_runs_are_counted_apart_and_left_out_of_the_mean():
+    records = [
+        make_record(seed=0, metric_value=0.9),
+        make_record(seed=1, metric_value=0.8),
+        make_record(seed=2, status="failed", reason="RuntimeError: boom"),
+        make_record(seed=3, status="diverged", reason="training loss became non-finite in epoch 2"),
+    ]
+    row = only_row(summarise(records))
+    assert row["n"] == 2 and row["failed"] == 1 and row["diverged"] == 1
+    assert row["mean"] == pytest.approx(0.85)
+    header = render(summarise(records)).splitlines()[0]
+    assert "failed" in header and "diverged" in header
+
+
+def test_a_cell_whose_runs_all_failed_shows_the_first_reason():
+    long_reason = "ValueError: " + "x" * 200
+    records = [
+        make_record(model="broken", seed=1, status="failed", reason="second"),
+        make_record(model="broken", seed=0, status="failed", reason=long_reason),
+        make_record(model="mlp"),
+    ]
+    summary = summarise(records)
+    rows = {r["model"]: r for r in summary.to_dict("records")}
+    assert rows["broken"]["n"] == 0 and rows["broken"]["failed"] == 2 and pd.isna(rows["broken"]["mean"])
+    assert rows["broken"]["status"] == f"failed: {long_reason}"  # full reason in the frame (and CSV)
+    text = render(summary)
+    assert "failed: ValueError: xxx" in text and "x" * 100 not in text and "..." in text
+    assert "second" not in text
+
+
+def test_partial_and_missing_results_do_not_crash():
+    empty = make_record(model="empty")
+    empty["results"] = {}
+    none = make_record(model="none")
+    none["results"] = None
+    del none["provenance"], none["metric"], none["metric_mode"]
+    partial = make_record(model="partial")
+    partial["results"] = {"test_metric": 0.5}
+    bare = {"key": "bare", "status": "failed", "reason": None, "config": {"model": "bare", "seed": 0}}
+    summary = summarise([empty, none, partial, bare])
+    assert len(summary) == 4
+    for fmt in ("simple", "github", "latex", "csv"):
+        assert render(summary, fmt)
+    text = render(summary)
+    assert "0.500" in text and "bare" in text and "nan" not in text
+
+
+# ---------------------------------------------------------------------------
+# Cells are never merged across settings
+# ---------------------------------------------------------------------------
+
+
+def test_cells_differing_only_in_max_epochs_stay_apart_and_say_so():
+    records = [make_record(seed=s, max_epochs=e, metric_value=0.8 if e == 5 else 0.95) for e in (20, 5) for s in (0, 1)]
+    summary = summarise(records)
+    assert len(summary) == 2 and list(summary["n"]) == [2, 2]
+    assert list(summary["settings"]) == ["max_epochs=5", "max_epochs=20"]  # numeric order
+    assert list(summary["mean"]) == pytest.approx([0.8, 0.95])
+    lines = render(summary).splitlines()
+    assert "settings" in lines[0]
+    assert "max_epochs=5" in lines[2] and "0.800" in lines[2]
+    assert "max_epochs=20" in lines[3] and "0.950" in lines[3]
+    assert len(set(lines[2:])) == 2
+
+
+def test_settings_column_only_when_labels_collide():
+    summary = summarise([make_record(model="a"), make_record(model="b", max_epochs=5)])
+    assert "settings" not in summary and "settings" not in render(summary)
+
+
+def test_learning_rate_and_device_split_cells():
+    other_device = make_record(seed=1)
+    other_device["provenance"]["device"] = "cuda: Test GPU"
+    summary = summarise([make_record(seed=0), other_device, make_record(seed=0, lr=0.01)])
+    assert len(summary) == 3 and list(summary["n"]) == [1, 1, 1]
+    assert set(summary["settings"]) == {
+        "device=cpu: Test CPU, optimizer_params.lr=0.1",
+        "device=cuda: Test GPU, optimizer_params.lr=0.1",
+        "device=cpu: Test CPU, optimizer_params.lr=0.01",
+    }
+
+
+def test_rows_sorted_by_dataset_model_optimizer():
+    records = [make_record(model=m) for m in ("zeta", "alpha", "mid")]
+    records[0]["config"]["dataset_label"] = "aaa"
+    assert list(summarise(records)["model"]) == ["zeta", "alpha", "mid"]
+    assert list(summarise(records[1:])["model"]) == ["alpha", "mid"]
+
+
+# ---------------------------------------------------------------------------
+# render: formats and number formatting
+# ---------------------------------------------------------------------------
+
+
+def test_csv_parses_back_with_raw_numbers():
+    values = [0.9, 0.8, 0.85]
+    records = [make_record(seed=s, metric_value=v) for s, v in enumerate(values)]
+    records.append(make_record(model="broken", status="failed", reason="RuntimeError: boom"))
+    frame = pd.read_csv(io.StringIO(render(summarise(records), "csv")))
+    ok = frame[frame["model"] == "mlp"].iloc[0]
+    assert ok["mean"] == pytest.approx(statistics.fmean(values))
+    assert ok["std"] == pytest.approx(statistics.stdev(values))
+    assert ok["n"] == 3 and ok["samples_per_s"] == pytest.approx(11000.0) and ok["params"] == 10250
+    broken = frame[frame["model"] == "broken"].iloc[0]
+    assert broken["status"] == "failed: RuntimeError: boom" and pd.isna(broken["mean"]) and broken["failed"] == 1
+    assert "cell" not in frame
+
+
+@pytest.mark.parametrize(
+    "fmt, marker",
+    [("github", "| model"), ("latex", "\\begin{tabular}"), ("latex_booktabs", "\\toprule"), ("plain", "mlp")],
+)
+def test_text_formats_render_the_values(fmt, marker):
+    text = render(summarise([make_record(seed=0, metric_value=0.9), make_record(seed=1, metric_value=0.92)]), fmt)
+    assert marker in text
+    assert "0.910 ± 0.014" in text and "10500" in text and "3.50" in text and "12.5" in text and "10250" in text
+
+
+def test_memory_header_names_the_kind():
+    assert "peak MiB (CPU RSS growth)" in render(summarise([make_record()]))
+    cuda = make_record(memory_kind="cuda_max_allocated")
+    assert "peak MiB (CUDA max allocated)" in render(summarise([cuda]))
+
+
+def test_mixed_memory_kinds_say_mixed_and_label_each_row():
+    records = [make_record(model="a"), make_record(model="b", memory_kind="cuda_max_allocated")]
+    lines = render(summarise(records)).splitlines()
+    assert "peak MiB (mixed)" in lines[0]
+    assert "CPU RSS growth" in lines[2] and "CUDA max allocated" in lines[3]
+
+
+def test_time_to_target_shown_only_when_a_target_was_set():
+    assert "s to" not in render(summarise([make_record()]))
+    records = [make_record(seed=s, time_to_target_s=t) for s, t in enumerate([1.0, 2.0, None])]
+    for record in records:
+        record["config"]["target"] = 0.9
+    row = only_row(summarise(records))
+    assert row["time_to_target_s"] == pytest.approx(1.5) and row["reached_target"] == 2
+    text = render(summarise(records))
+    assert "s to 0.9" in text and "1.50 (2/3)" in text
+
+
+def test_regression_metric_keeps_significant_digits():
+    records = [make_record(seed=s, metric_value=v) for s, v in enumerate([53.21, 51.0])]
+    for record in records:
+        record.update(metric="rmse", metric_mode="min", task="regression")
+    text = render(summarise(records))
+    assert "test rmse" in text and "52.1 ± 1.6" in text
+    assert format_metric(0.0123, 0.0004, "min") == "0.01230 ± 0.00040"
+    assert format_metric(12345.6, float("nan"), "min") == "12346"
+    assert format_metric(0.95, 0.004, "max") == "0.950 ± 0.004"
+
+
+def test_unknown_format_lists_the_allowed_ones():
+    summary = summarise([make_record()])
+    with pytest.raises(ConfigError, match="allowed: .*github.*latex"):
+        render(summary, "nope")
+
+
+# ---------------------------------------------------------------------------
+# build_report and the no-torch promise
+# ---------------------------------------------------------------------------
+
+
+def test_build_report_reports_corrupt_files_and_still_renders(tmp_path):
+    store = Store(tmp_path)
+    for seed in range(2):
+        store.write(make_record(seed=seed, metric_value=0.9))
+    (tmp_path / "runs" / "broken.json").write_text("{not json")
+    text, problems = build_report(tmp_path, "github")
+    assert "| mlp" in text and "0.900 ± 0.000" in text
+    assert [path.name for path, _ in problems] == ["broken.json"]
+    assert "unreadable" in problems[0][1]
+
+
+def test_build_report_without_records_says_where_it_looked(tmp_path):
+    with pytest.raises(HarnessError, match=f"no run records under {tmp_path}"):
+        build_report(tmp_path)
+    with pytest.raises(ConfigError):
+        build_report(tmp_path, "nope")
+
+
+def test_importing_report_does_not_import_torch():
+    probe = (
+        "import json, sys\nimport harness.report\n"
+        "print(json.dumps([m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
