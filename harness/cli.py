@@ -133,6 +133,8 @@ def _warn_unavailable(registry) -> None:
 def cmd_list(args) -> int:
     from tabulate import tabulate
 
+    from harness.specs import unavailable_reason
+
     registry = _registry(args)
     kinds = [KIND_ARGS[args.kind]] if args.kind else list(KIND_ARGS.values())
     rows = []
@@ -153,6 +155,7 @@ def cmd_list(args) -> int:
                     "task": task,
                     "modality": modality,
                     "description": spec.description,
+                    "unavailable": unavailable_reason(spec),
                 }
             )
     conflicts = [
@@ -164,7 +167,13 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps({"entries": rows, "conflicts": conflicts, "unavailable_plugins": unavailable}, indent=2))
         return 0
-    print(tabulate(rows, headers="keys") if rows else "nothing registered")
+    table = [{k: v for k, v in row.items() if k != "unavailable"} for row in rows]
+    print(tabulate(table, headers="keys") if table else "nothing registered")
+    missing = [row for row in rows if row["unavailable"]]
+    if missing:
+        print("\nlisted but not usable here:")
+        for row in missing:
+            print(f"  {row['kind']} {row['name']}: {row['unavailable']}")
     for conflict in conflicts:
         print(f"\nconflict: {conflict['kind']} {conflict['name']!r} is provided by {' and '.join(conflict['plugins'])}")
     if unavailable:
