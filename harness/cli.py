@@ -75,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--target", type=float, help="record time until validation first reaches this metric value")
     train.add_argument("--warmup-steps", type=int, help="steps left out of throughput (default 5)")
+    speed = run.add_argument_group("speed")
+    speed.add_argument(
+        "--compile", action="store_true", default=None, help="torch.compile the model (compile time reported apart)"
+    )
+    speed.add_argument(
+        "--channels-last", action="store_true", default=None, help="channels-last memory format (CNNs on GPU)"
+    )
+    speed.add_argument(
+        "--loader-workers",
+        type=int,
+        metavar="N",
+        help="DataLoader worker processes for datasets that are not tensors (default: 0 on CPU, up to 4 on GPU)",
+    )
     out = run.add_argument_group("output")
     out.add_argument("--output", help="results directory (default: results/<suite name>)")
     out.add_argument("--rerun", action="store_true", help="run again cells that already have a finished record")
@@ -251,6 +264,9 @@ def cmd_run(args) -> int:
         "early_stopping": args.early_stopping,
         "target": args.target,
         "warmup_steps": args.warmup_steps,
+        "compile": args.compile,
+        "channels_last": args.channels_last,
+        "loader_workers": args.loader_workers,
     }
     from harness.report import check_format
 

@@ -43,6 +43,9 @@ class TrainingSettings:
     target: float | None = None
     warmup_steps: int = 5
     deterministic: bool | None = None
+    compile: bool = False
+    channels_last: bool = False
+    loader_workers: int | None = None
 
 
 def training_settings(source) -> dict:
@@ -242,10 +245,12 @@ def make_suite(values: dict) -> Suite:
             out[key] = float(value)
         elif key == "devices":
             out[key] = value if value == "auto" else _positive_int(key, int(value) if str(value).isdigit() else value)
-        elif key == "deterministic":
+        elif key in ("deterministic", "compile", "channels_last"):
             if not isinstance(value, bool):
-                raise ConfigError(f"deterministic: expected true or false, got {value!r}")
+                raise ConfigError(f"{key}: expected true or false, got {value!r}")
             out[key] = value
+        elif key == "loader_workers":
+            out[key] = _non_negative(key, value)
         else:
             out[key] = value
     return Suite(**out)

@@ -29,6 +29,11 @@ class TensorBatches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator().manual_seed(seed)
+        self.memory_format = None  # e.g. torch.channels_last for image inputs, applied once per epoch
+        self.pin = device is None and torch.cuda.is_available()  # host-resident for a GPU run: pin for async copies
+
+    def on_device(self, device) -> bool:
+        return all(t.device == device for t in self.tensors)
 
     @property
     def num_samples(self) -> int:
@@ -44,6 +49,13 @@ class TensorBatches:
         if self.shuffle:
             order = torch.randperm(self.num_samples, generator=self.generator).to(tensors[0].device)
             tensors = tuple(t.index_select(0, order) for t in tensors)
+        if self.memory_format is not None:
+            tensors = tuple(
+                t.contiguous(memory_format=self.memory_format) if t.dim() == 4 and t.is_floating_point() else t
+                for t in tensors
+            )
+        if self.pin:
+            tensors = tuple(t.pin_memory() for t in tensors)
         for start in range(0, self.num_samples, self.batch_size):
             yield tuple(t[start : start + self.batch_size] for t in tensors)
 
@@ -55,17 +67,74 @@ def is_tensor_split(split) -> bool:
     return isinstance(split, (tuple, list)) and len(split) > 0 and all(isinstance(t, torch.Tensor) for t in split)
 
 
-def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device, pin_memory: bool = False):
-    """Device-resident batches for tensor splits, a seeded DataLoader for Datasets."""
+#: Tensor splits bigger than this share of the device's free memory stay on the host and are copied per batch.
+DEVICE_SHARE = 0.25
+
+
+def fits_on_device(split, device) -> bool:
+    """Whether a tensor split is small enough to live on ``device`` (always true for the CPU)."""
+    import torch
+
+    if device is None or device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return sum(t.numel() * t.element_size() for t in split) <= DEVICE_SHARE * free
+
+
+def default_loader_workers(device) -> int:
+    """DataLoader workers when a run does not say: none on the CPU (they would steal its cores), else up to 4."""
+    if device is None or device.type == "cpu":
+        return 0
+    return min(4, max(1, (os.cpu_count() or 2) - 1))
+
+
+def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device, workers: int | None = None):
+    """Device-resident batches for tensor splits that fit, a seeded DataLoader for Datasets.
+
+    A tensor split too big for the device stays on the host (pinned on CUDA)
+    and the training loop copies each batch over. A DataLoader gets pinned
+    memory on CUDA and ``workers`` persistent worker processes.
+    """
     import torch
     from torch.utils.data import DataLoader, Dataset
 
     if is_tensor_split(split):
-        return TensorBatches(split, batch_size, shuffle=shuffle, seed=seed, device=device)
+        keep = device if fits_on_device(split, device) else None
+        return TensorBatches(split, batch_size, shuffle=shuffle, seed=seed, device=keep)
     if isinstance(split, Dataset):
-        generator = torch.Generator().manual_seed(seed)
-        return DataLoader(split, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=pin_memory)
+        workers = default_loader_workers(device) if workers is None else workers
+        return DataLoader(
+            split,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=torch.Generator().manual_seed(seed),
+            pin_memory=device is not None and device.type == "cuda",
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
     raise TypeError(f"a split must be a tuple of tensors or a torch Dataset, not {type(split).__name__}")
+
+
+def first_batch(split, batch_size: int, device):
+    """The first ``batch_size`` samples of a split, collated and on ``device``, without touching any shuffling state."""
+    from torch.utils.data import default_collate
+
+    if is_tensor_split(split):
+        return tuple(t[:batch_size].to(device) for t in split)
+    batch = default_collate([split[i] for i in range(min(batch_size, len(split)))])
+    return _to_device(batch, device)
+
+
+def _to_device(batch, device):
+    import torch
+
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
 
 
 def batch_size_of(batch) -> int:

@@ -14,8 +14,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import statistics
 import threading
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from time import perf_counter
@@ -32,15 +35,36 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-class ThroughputMeter(Callback):
-    """Step intervals and samples per step; rates exclude the first ``warmup_steps``."""
+def token_counter(info) -> Callable | None:
+    """For token data, a function batch -> number of real (non-padding) tokens in it, as a device tensor.
 
-    def __init__(self, warmup_steps: int = 5, device: torch.device | None = None):
+    Counted: the input ids, and for sequence-to-sequence also the target
+    tokens the decoder predicts (the reference without its leading <bos>).
+    The count stays on the device; the meter reads it once per epoch.
+    """
+    if info.modality != "tokens":
+        return None
+    from harness.specs import PAD_ID
+
+    if info.task == "seq2seq":
+        return lambda batch: (batch[0] != PAD_ID).sum() + (batch[1][:, 1:] != PAD_ID).sum()
+    return lambda batch: (batch[0] != PAD_ID).sum()
+
+
+class ThroughputMeter(Callback):
+    """Step intervals and samples (and tokens) per step; rates exclude the first ``warmup_steps``."""
+
+    def __init__(self, warmup_steps: int = 5, device: torch.device | None = None, count_tokens: Callable | None = None):
         self.warmup_steps = warmup_steps
         self.cuda = device is not None and device.type == "cuda"
+        self.count_tokens = count_tokens
         self.intervals: list[float] = []  # seconds, one per training step
         self.samples: list[int] = []
+        self.tokens: list[int] = []
         self._epoch_marks: list = []  # clock marks of the running epoch: epoch start, then each step end
+        self._epoch_tokens: list = []  # device tensors, read at the next flush
+        self.eval_time_s = 0.0  # wall time of the validation passes (which end in a device sync)
+        self._validation_started = 0.0
 
     def _mark(self):
         if self.cuda:
@@ -55,11 +79,15 @@ class ThroughputMeter(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._epoch_marks.append(self._mark())
         self.samples.append(batch_size_of(batch))
+        if self.count_tokens is not None:
+            self._epoch_tokens.append(self.count_tokens(batch))
 
     def on_validation_start(self, trainer, pl_module):
         self._flush()  # so time-to-target sees every step before this validation
+        self._validation_started = perf_counter()
 
     def on_validation_end(self, trainer, pl_module):
+        self.eval_time_s += perf_counter() - self._validation_started
         self._epoch_marks = [self._mark()]  # validation time never lands in a step interval
 
     def on_train_epoch_end(self, trainer, pl_module):
@@ -69,6 +97,9 @@ class ThroughputMeter(Callback):
         self._flush()  # a run stopped mid-epoch (max_steps) ends here without an epoch end
 
     def _flush(self) -> None:
+        if self._epoch_tokens:
+            self.tokens.extend(int(n) for n in torch.stack(self._epoch_tokens).tolist())
+            self._epoch_tokens = []
         marks, self._epoch_marks = self._epoch_marks, self._epoch_marks[-1:]
         if len(marks) < 2:
             return
@@ -87,6 +118,7 @@ class ThroughputMeter(Callback):
         warmup = min(self.warmup_steps, len(self.intervals) // 2)
         measured = self.intervals[warmup:]
         samples = self.samples[warmup : len(self.intervals)]
+        tokens = self.tokens[warmup : len(self.intervals)]
         seconds = sum(measured)
         return {
             "steps": len(self.intervals),
@@ -94,6 +126,7 @@ class ThroughputMeter(Callback):
             "measured_steps": len(measured),
             "train_time_s": self.train_time_s,
             "samples_per_s": sum(samples) / seconds if seconds > 0 else None,
+            "tokens_per_s": sum(tokens) / seconds if tokens and seconds > 0 else None,
             "step_time_median_ms": statistics.median(measured) * 1000 if measured else None,
             "step_time_p90_ms": _percentile(measured, 0.9) * 1000 if measured else None,
         }
@@ -230,30 +263,28 @@ class ValidationCurve(Callback):
 
 
 class LossWatch(Callback):
-    """Sums the training loss on the device and checks it once per epoch (one sync, not one per step)."""
+    """Keeps the training losses on the device and checks them once per epoch (one sync, not one per step)."""
 
     def __init__(self):
         self.diverged_at_epoch: int | None = None
         self.epoch_losses: list[float] = []
-        self._sum = None
-        self._count = 0
+        self._losses: list[torch.Tensor] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self._sum, self._count = None, 0
+        self._losses = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor):
-            loss = loss.detach()
-            self._sum = loss if self._sum is None else self._sum + loss
-            self._count += 1
+            self._losses.append(loss.detach())
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if self._sum is None:
+        if not self._losses:
             return
-        mean = float(self._sum) / self._count
+        mean = float(torch.stack(self._losses).float().mean())
+        self._losses = []
         self.epoch_losses.append(mean)
-        if not torch.isfinite(torch.tensor(mean)):
+        if not math.isfinite(mean):
             self.diverged_at_epoch = trainer.current_epoch
             trainer.should_stop = True
 
@@ -264,6 +295,81 @@ def _scalar(value) -> float | None:
     return float(value.item() if isinstance(value, torch.Tensor) else value)
 
 
+@contextlib.contextmanager
+def side_effect_free(module: torch.nn.Module, device: torch.device):
+    """Run extra steps on ``module`` (FLOP counting, compilation) without changing the run that follows.
+
+    The random state is forked, and gradients and buffers (BatchNorm
+    statistics) are restored afterwards; parameters are never stepped.
+    """
+    saved = {name: buffer.detach().clone() for name, buffer in module.named_buffers()}
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            yield
+    finally:
+        module.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for name, buffer in module.named_buffers():
+                if name in saved:
+                    buffer.copy_(saved[name])
+
+
+def backward_of(loss) -> None:
+    """Back-propagate what a training step returned: a loss tensor, or a dict with ``loss``."""
+    loss = loss.get("loss") if isinstance(loss, dict) else loss
+    loss.backward()
+
+
+def training_flops(module: torch.nn.Module, step: Callable[[], torch.Tensor], device: torch.device) -> int | None:
+    """FLOPs of one training step (forward + backward), counted by ``torch.utils.flop_counter``.
+
+    The step runs once on a real batch before training, without side effects
+    on the run (:func:`side_effect_free`). None -- unknown, not zero -- when
+    the counter sees no FLOPs or cannot see all of them: cuDNN's recurrent
+    kernels are opaque to it, so RNNs on CUDA are not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if device.type == "cuda" and any(isinstance(m, torch.nn.RNNBase) for m in module.modules()):
+        return None
+    counter = FlopCounterMode(display=False)
+    with side_effect_free(module, device), counter:
+        backward_of(step())
+    return counter.get_total_flops() or None
+
+
+def peak_flops(device: torch.device, precision: str) -> float | None:
+    """The device's advertised peak FLOP/s for the run's compute dtype, where Lightning knows it (GPUs)."""
+    if device.type != "cuda":
+        return None
+    import warnings
+
+    from lightning_fabric.utilities.throughput import get_available_flops
+
+    dtype = torch.float32
+    if precision.startswith("bf16"):
+        dtype = torch.bfloat16
+    elif precision.startswith("16"):
+        dtype = torch.float16
+    elif precision.startswith("64"):
+        dtype = torch.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return get_available_flops(device, dtype)
+
+
+def flops_summary(flops_per_step: int | None, batch_size: int, samples_per_s: float | None, peak: float | None):
+    """FLOPs per sample, achieved FLOP/s and model FLOPs utilisation; None where a factor is unknown."""
+    per_sample = flops_per_step / batch_size if flops_per_step and batch_size else None
+    achieved = per_sample * samples_per_s if per_sample and samples_per_s else None
+    return {
+        "flops_per_sample": per_sample,
+        "achieved_flops_per_s": achieved,
+        "mfu": achieved / peak if achieved and peak else None,
+    }
+
+
 def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
     """(all, trainable) parameter counts."""
     total = sum(p.numel() for p in module.parameters())
@@ -271,4 +377,16 @@ def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
-__all__ = ["ThroughputMeter", "MemoryMeter", "ValidationCurve", "LossWatch", "count_parameters"]
+__all__ = [
+    "ThroughputMeter",
+    "MemoryMeter",
+    "ValidationCurve",
+    "LossWatch",
+    "count_parameters",
+    "token_counter",
+    "training_flops",
+    "side_effect_free",
+    "backward_of",
+    "peak_flops",
+    "flops_summary",
+]

@@ -14,15 +14,28 @@ import signal
 import time
 import traceback
 import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytorch_lightning as pl
 import torch
 
 from harness.config import RunConfig
-from harness.data import TensorBatches, make_batches
+from harness.data import TensorBatches, first_batch, make_batches
+from harness.engine import EarlyStop, FabricLoop
 from harness.manager import _short_error
-from harness.measure import LossWatch, MemoryMeter, ThroughputMeter, ValidationCurve, count_parameters
+from harness.measure import (
+    LossWatch,
+    MemoryMeter,
+    ThroughputMeter,
+    ValidationCurve,
+    count_parameters,
+    flops_summary,
+    peak_flops,
+    token_counter,
+    training_flops,
+)
 from harness.provenance import device_name, static_provenance
 from harness.schedules import build_schedule
 from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
@@ -102,18 +115,18 @@ def _warm_up_process(device: torch.device) -> None:
     _WARMED_DEVICES.add(device.type)
     info = DatasetInfo(task="classification", modality="tabular", input_shape=(4,), num_classes=2)
     module = wrap(torch.nn.Linear(4, 2), info)
-    module.configure_optimizers = lambda: torch.optim.SGD(module.parameters(), lr=0.1)
-    batches = TensorBatches((torch.randn(16, 4), torch.randint(0, 2, (16,))), 8, shuffle=True, device=device)
-    trainer = pl.Trainer(
-        accelerator=device.type,
-        devices=1,
-        max_epochs=1,
-        **QUIET_TRAINER,
-        callbacks=[ThroughputMeter(0, device), LossWatch()],
+    data = (torch.randn(16, 4), torch.randint(0, 2, (16,)))
+    loop = FabricLoop(
+        device, "32-true", max_epochs=1, max_steps=-1, callbacks=[ThroughputMeter(0, device), LossWatch()]
     )
-    with _lightning_quietly(trainer):
-        trainer.fit(module, train_dataloaders=batches, val_dataloaders=batches)
-        trainer.test(module, dataloaders=batches, verbose=False)
+    loop.fit(
+        module,
+        lambda steps: (torch.optim.SGD(module.parameters(), lr=0.1), None),
+        TensorBatches(data, 8, shuffle=True, device=device),
+        TensorBatches(data, 8, device=device),
+    )
+    loop.test(module, TensorBatches(data, 8, device=device))
+    training_flops(module, lambda: module.training_step(tuple(t.to(device) for t in data), 0), device)
 
 
 def _status_of(exc: BaseException) -> str:
@@ -174,7 +187,8 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
     memory.start()
 
     built = model_entry.spec.build(info, **config.model_params)
-    if isinstance(built, pl.LightningModule):
+    own_module = isinstance(built, pl.LightningModule)
+    if own_module:
         module = built
         metric = getattr(module, "metric", None) or info.metric or TASK_METRICS[info.task][0]
         mode = getattr(module, "mode", None) or METRIC_MODES.get(metric, "max")
@@ -184,58 +198,165 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
     else:
         raise TypeError(f"model {config.model}: build() returned {type(built).__name__}, not a torch.nn.Module")
 
-    def configure_optimizers():
+    def make_optimizer(total_steps: int):
         """The run's optimizer and schedule, for every module alike, so comparisons stay fair."""
         optimizer = optimizer_entry.spec.build(module.parameters(), **config.optimizer_params)
         if config.schedule == "constant":
-            return optimizer
-        total = module.trainer.estimated_stepping_batches
-        scheduler = build_schedule(optimizer, config.schedule, config.schedule_params, total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+            return optimizer, None
+        return optimizer, build_schedule(optimizer, config.schedule, config.schedule_params, total_steps)
 
-    module.configure_optimizers = configure_optimizers
     record.update(task=info.task, metric=metric, metric_mode=mode, synthetic=info.synthetic)
     results["params"], results["trainable_params"] = count_parameters(module)
 
-    meter = ThroughputMeter(config.warmup_steps, device)
+    meter = ThroughputMeter(config.warmup_steps, device, token_counter(info))
     curve = ValidationCurve(metric, mode, meter, config.target)
     loss_watch = LossWatch()
     callbacks = [meter, curve, loss_watch]
-    if config.early_stopping:
-        from pytorch_lightning.callbacks import EarlyStopping
-
-        callbacks.append(EarlyStopping(monitor=f"val_{metric}", mode=mode, patience=config.early_stopping))
     for extra in registry.plugins.pm.hook.harness_run_callbacks(config=config):
         callbacks.extend(extra or [])
 
-    pin = device.type == "cuda"
-    train = make_batches(data.train, config.batch_size, shuffle=True, seed=config.seed, device=device, pin_memory=pin)
-    val = make_batches(data.val, config.batch_size, shuffle=False, seed=config.seed, device=device, pin_memory=pin)
-    test = make_batches(data.test, config.batch_size, shuffle=False, seed=config.seed, device=device, pin_memory=pin)
+    def batches(split, shuffle):
+        return make_batches(
+            split, config.batch_size, shuffle=shuffle, seed=config.seed, device=device, workers=config.loader_workers
+        )
 
-    deterministic = config.deterministic if config.deterministic is not None else device.type == "cpu"
+    flops_per_step = _count_flops(module, data.train, config.batch_size, device)
+    plan = _Plan(
+        config=config,
+        module=module,
+        make_optimizer=make_optimizer,
+        callbacks=callbacks,
+        train=batches(data.train, True),
+        val=batches(data.val, False),
+        test=batches(data.test, False),
+        train_split=data.train,
+        device=device,
+        deterministic=config.deterministic if config.deterministic is not None else device.type == "cpu",
+        monitor=f"val_{metric}",
+        mode=mode,
+    )
+    use_trainer = own_module or str(config.devices) != "1"
+    if use_trainer and (config.compile or config.channels_last):
+        raise ValueError(
+            "compile and channels_last apply to the harness's own training loop: not to a model's own "
+            "LightningModule nor to multi-device runs (compile or convert inside the module instead)"
+        )
+    results["engine"] = "trainer" if use_trainer else "fabric"
+    test = (_fit_with_trainer if use_trainer else _fit_with_fabric)(plan, results)
+
+    results.update(memory.stop())
+    results.update(meter.summary())
+    results.update(curve.summary())
+    results["train_losses"] = loss_watch.epoch_losses
+    results["eval_time_s"] = meter.eval_time_s
+    peak = peak_flops(device, config.precision) if str(config.devices) == "1" else None
+    results.update(flops_summary(flops_per_step, config.batch_size, results.get("samples_per_s"), peak))
+    if loss_watch.diverged_at_epoch is not None:
+        record["status"] = "diverged"
+        record["reason"] = f"training loss became non-finite in epoch {loss_watch.diverged_at_epoch}"
+        return
+    started = time.perf_counter()
+    tested = test()
+    results["test_time_s"] = time.perf_counter() - started
+    results["test_metrics"] = tested
+    results["test_metric"] = tested.get(metric)
+    results["test_loss"] = tested.get("loss")
+
+
+@dataclass
+class _Plan:
+    """Everything a training engine needs for one run, prepared the same way for both."""
+
+    config: RunConfig
+    module: pl.LightningModule
+    make_optimizer: Callable
+    callbacks: list
+    train: Iterable
+    val: Iterable
+    test: Iterable
+    train_split: object
+    device: torch.device
+    deterministic: bool
+    monitor: str  # val_<metric>
+    mode: str
+
+
+def _fit_with_fabric(plan: _Plan, results: dict) -> Callable[[], dict]:
+    """Train the harness's own task module in the lean Fabric loop; return a function that tests it."""
+    config = plan.config
+    compile_batches = []
+    if config.compile:  # the batch shapes of an epoch: the full one and the last, smaller one
+        last = _split_length(plan.train_split) % config.batch_size
+        compile_batches = [first_batch(plan.train_split, n, plan.device) for n in (config.batch_size, last) if n]
+    loop = FabricLoop(
+        plan.device,
+        config.precision,
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
+        callbacks=plan.callbacks,
+        early_stop=EarlyStop(plan.monitor, plan.mode, config.early_stopping) if config.early_stopping else None,
+        deterministic=plan.deterministic,
+        compile=config.compile,
+        channels_last=config.channels_last,
+        compile_batches=compile_batches,
+    )
+    loop.fit(plan.module, plan.make_optimizer, plan.train, plan.val)
+    results["epochs"] = loop.state.current_epoch + 1
+    results["compile_time_s"] = loop.compile_time_s
+    return lambda: loop.test(plan.module, plan.test)
+
+
+def _fit_with_trainer(plan: _Plan, results: dict) -> Callable[[], dict]:
+    """Train with a Lightning Trainer: models with their own LightningModule, and multi-device runs."""
+    config, module = plan.config, plan.module
+
+    def configure_optimizers():
+        optimizer, scheduler = plan.make_optimizer(module.trainer.estimated_stepping_batches)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    module.configure_optimizers = configure_optimizers
+    callbacks = list(plan.callbacks)
+    if config.early_stopping:
+        from pytorch_lightning.callbacks import EarlyStopping
+
+        callbacks.append(EarlyStopping(monitor=plan.monitor, mode=plan.mode, patience=config.early_stopping))
     trainer = pl.Trainer(
-        accelerator=device.type,
+        accelerator=plan.device.type,
         devices=config.devices,
         precision=config.precision,
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,
-        deterministic=deterministic,
+        deterministic=plan.deterministic,
         callbacks=callbacks,
         **QUIET_TRAINER,
     )
     with _lightning_quietly(trainer):
-        trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
-        results.update(memory.stop())
-        results.update(meter.summary())
-        results.update(curve.summary())
-        results["epochs"] = trainer.current_epoch
-        results["train_losses"] = loss_watch.epoch_losses
-        if loss_watch.diverged_at_epoch is not None:
-            record["status"] = "diverged"
-            record["reason"] = f"training loss became non-finite in epoch {loss_watch.diverged_at_epoch}"
-            return
-        tested = trainer.test(module, dataloaders=test, verbose=False)[0]
-    results["test_metrics"] = {k[len("test_") :]: float(v) for k, v in tested.items() if k.startswith("test_")}
-    results["test_metric"] = results["test_metrics"].get(metric)
-    results["test_loss"] = results["test_metrics"].get("loss")
+        trainer.fit(module, train_dataloaders=plan.train, val_dataloaders=plan.val)
+    results["epochs"] = trainer.current_epoch
+    results["compile_time_s"] = None
+
+    def test() -> dict:
+        with _lightning_quietly(trainer):
+            tested = trainer.test(module, dataloaders=plan.test, verbose=False)[0]
+        return {k[len("test_") :]: float(v) for k, v in tested.items() if k.startswith("test_")}
+
+    return test
+
+
+def _split_length(split) -> int:
+    return len(split[0]) if isinstance(split, (tuple, list)) else len(split)
+
+
+def _count_flops(module, split, batch_size: int, device: torch.device) -> int | None:
+    """FLOPs of one training step on the first batch of the training split; None if they cannot be counted."""
+    try:
+        batch = first_batch(split, batch_size, device)
+        module.to(device)
+        module.train()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a plugin's module may self.log() without a trainer
+            return training_flops(module, lambda: module.training_step(batch, 0), device)
+    except Exception:  # counting is a nicety; a model the counter cannot follow just has no FLOPs figure
+        return None

@@ -3,11 +3,12 @@
 Each task owns its loss and metrics (torchmetrics), so every model on a
 dataset is scored the same way. Training steps log nothing: per-step logging
 costs a device sync and about a millisecond of Python on every step. Metrics
-are logged once per validation/test epoch as ``val_<metric>``, ``val_loss``,
-``test_<metric>`` and ``test_loss`` -- the names a model plugin's own
-LightningModule must log too if it wants its curves and scores recorded.
-The runner attaches ``configure_optimizers`` (optimizer + schedule) to every
-module, these and a plugin's own alike.
+are computed once per validation/test epoch (:meth:`SupervisedTask.stage_results`)
+as ``val_<metric>``, ``val_loss``, ``test_<metric>`` and ``test_loss`` -- the
+names a model plugin's own LightningModule must log too if it wants its
+curves and scores recorded. The harness trains these modules in its own
+Fabric loop (:mod:`harness.engine`); they still work under a ``Trainer``,
+which is what multi-device runs use.
 """
 
 from __future__ import annotations
@@ -57,25 +58,30 @@ class SupervisedTask(pl.LightningModule):
         self._loss_sum[stage] = self._loss_sum.get(stage, 0.0) + loss * n
         self._count[stage] = self._count.get(stage, 0) + n
 
-    def _eval_epoch_end(self, stage: str, metrics: MetricCollection) -> None:
+    def stage_results(self, stage: str) -> dict:
+        """The evaluation epoch's metrics as ``{stage}_<name>``, and a fresh start for the next one."""
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
         values = dict(metrics.compute())
         if self._count.get(stage):
             values[f"{stage}_loss"] = self._loss_sum[stage] / self._count[stage]
-        self.log_dict(values, on_epoch=True, on_step=False)
         metrics.reset()
         self._loss_sum[stage], self._count[stage] = 0.0, 0
+        return values
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        self.log_dict(self.stage_results(stage), on_epoch=True, on_step=False)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step("val", self.val_metrics, batch)
 
     def on_validation_epoch_end(self):
-        self._eval_epoch_end("val", self.val_metrics)
+        self._eval_epoch_end("val")
 
     def test_step(self, batch, batch_idx):
         self._eval_step("test", self.test_metrics, batch)
 
     def on_test_epoch_end(self):
-        self._eval_epoch_end("test", self.test_metrics)
+        self._eval_epoch_end("test")
 
 
 class ClassificationTask(SupervisedTask):
@@ -205,12 +211,13 @@ class Seq2SeqTask(SupervisedTask):
             text.update(self._detokenize(predicted), [[r] for r in self._detokenize(reference)])
         return loss
 
-    def _eval_epoch_end(self, stage, metrics):
+    def stage_results(self, stage):
+        values = super().stage_results(stage)
         if self.text_metrics:
             text = self.val_text if stage == "val" else self.test_text
-            self.log_dict(dict(text.compute()), on_epoch=True, on_step=False)
+            values.update(text.compute())
             text.reset()
-        super()._eval_epoch_end(stage, metrics)
+        return values
 
 
 #: task name (``DatasetInfo.task``) -> the LightningModule that wraps plain models for it
