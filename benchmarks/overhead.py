@@ -56,7 +56,7 @@ CPU_WORKLOADS = {
     "digits_mlp": {"models": ["mlp"], "datasets": ["digits"], "batch_size": [64], "epochs": 81},
     "cnn": {
         "models": ["cnn"],
-        "datasets": ["synthetic-image[shape=[1,28,28],train_size=1024]"],
+        "datasets": ["synthetic-image[shape=[1,28,28],train_size=2048]"],
         "batch_size": [128],
         "epochs": 6,
     },
@@ -247,18 +247,28 @@ def measure(workloads: dict, device_name: str, repeats: int, registry) -> dict:
         config = _config(registry, workload, device_name)
         rates = {"harness": [], "dataloader_loop": [], "fastest_loop": []}
         gpu = {"timm_loop": [], "harness_mfu": [], "timm_mfu": [], "harness_mem": [], "timm_mem": []}
-        for _ in range(repeats):
+        def harness_run():
             rate, mfu, memory = _harness(config, registry)
             rates["harness"].append(rate)
             gpu["harness_mfu"].append(mfu)
             gpu["harness_mem"].append(memory)
-            rates["dataloader_loop"].append(_dataloader_loop(config, registry, device))
-            rates["fastest_loop"].append(_fastest_loop(config, registry, device))
-            if device.type == "cuda":
-                rate, mfu, memory = _timm_style_loop(config, registry, device)
-                gpu["timm_loop"].append(rate)
-                gpu["timm_mfu"].append(mfu)
-                gpu["timm_mem"].append(memory)
+
+        def timm_run():
+            rate, mfu, memory = _timm_style_loop(config, registry, device)
+            gpu["timm_loop"].append(rate)
+            gpu["timm_mfu"].append(mfu)
+            gpu["timm_mem"].append(memory)
+
+        variants = [
+            harness_run,
+            lambda: rates["dataloader_loop"].append(_dataloader_loop(config, registry, device)),
+            lambda: rates["fastest_loop"].append(_fastest_loop(config, registry, device)),
+        ]
+        if device.type == "cuda":
+            variants.append(timm_run)
+        for repeat in range(repeats):
+            for index in range(len(variants)):  # a different variant goes first in each repeat
+                variants[(repeat + index) % len(variants)]()
         # best of the repeats: on a shared machine, interference only ever slows a run down
         row = {key: max(values) for key, values in rates.items()}
         row["median"] = {key: median(values) for key, values in rates.items()}

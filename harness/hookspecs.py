@@ -73,6 +73,15 @@ def harness_run_callbacks(config: RunConfig) -> list:
     the core. Keep per-step work out of the callbacks you return: their cost
     lands in the measured throughput.
 
+    The harness's own Fabric loop calls the usual hook names
+    (``on_train_start``, ``on_train_epoch_start``, ``on_train_batch_end``,
+    ``on_train_epoch_end``, ``on_validation_start``, ``on_validation_end``,
+    ``on_train_end``) with a :class:`harness.engine.LoopState` as the
+    ``trainer`` argument: it has ``current_epoch``, ``global_step``,
+    ``callback_metrics``, ``should_stop`` and ``sanity_checking``. Runs that
+    use a Lightning ``Trainer`` (a model's own LightningModule, several
+    devices) pass the real one.
+
     :param config: the fully resolved run about to start.
     :return: a list of ``lightning.pytorch.Callback`` instances (may be empty).
     """

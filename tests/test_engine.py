@@ -1,4 +1,4 @@
-"""The Fabric training loop and what it measures: warm-up and evaluation excluded, FLOPs, tokens, memory, speed options."""
+"""The Fabric training loop and what it measures: warm-up and evaluation excluded, FLOPs, tokens, memory."""
 
 import math
 
@@ -98,7 +98,8 @@ def test_a_run_records_flops_per_sample_and_achieved_flops(tmp_path, registry):
 
 
 def test_flops_summary_leaves_unknowns_absent():
-    assert flops_summary(None, 64, 1000.0, None) == {"flops_per_sample": None, "achieved_flops_per_s": None, "mfu": None}
+    unknown = {"flops_per_sample": None, "achieved_flops_per_s": None, "mfu": None}
+    assert flops_summary(None, 64, 1000.0, None) == unknown
     summary = flops_summary(6400, 64, 1000.0, 1e9)
     assert summary == {"flops_per_sample": 100, "achieved_flops_per_s": 1e5, "mfu": 1e-4}
 

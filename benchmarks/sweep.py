@@ -1,0 +1,105 @@
+"""What a sweep costs beyond its training: per-run fixed overhead, and 1 worker against 2.
+
+Runs the same 20-run sweep of small digits runs (logreg and mlp x sgd and
+adam x 5 seeds) through the real command line, `harness run ... -j N`, into a
+fresh results folder each time, and reads the records back:
+
+* fixed overhead per run = (the command's wall time - the training,
+  validation and test time the records measured) / runs. Everything else is
+  in it: interpreter start, plugin discovery, worker start-up and imports,
+  model building, data loading, record writing.
+* steady-state overhead per run: the median, over runs, of a run's own wall
+  time minus its measured work (what each further run adds once workers are up).
+* the wall time with -j 1 against -j 2.
+
+    python benchmarks/sweep.py            # table
+    python benchmarks/sweep.py --json     # one JSON object; keys name the ratios
+
+Targets (issue 4): fixed overhead per run <= 0.5 s; -j 2 at least 1.7x faster than -j 1 on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import emit, machine, median, parser  # noqa: E402
+
+OVERHEAD_TARGET_S = 0.5
+SPEEDUP_TARGET = 1.7
+SWEEP = ["-m", "logreg,mlp", "-d", "digits", "-o", "sgd,adam", "--seeds", "5"]
+
+
+def _sweep(jobs: int, epochs: int) -> dict:
+    harness = shutil.which("harness") or str(Path(sys.executable).parent / "harness")
+    with tempfile.TemporaryDirectory() as folder:
+        command = [harness, "run", *SWEEP, "--max-epochs", str(epochs), "-j", str(jobs), "--output", folder]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        records = [json.loads(path.read_text()) for path in Path(folder, "runs").glob("*.json")]
+    if not records or any(r["status"] != "ok" for r in records):
+        raise SystemExit(f"the sweep did not finish cleanly: {[r.get('reason') for r in records]}")
+    work = [_work(r["results"]) for r in records]
+    return {
+        "runs": len(records),
+        "wall_s": wall,
+        "work_s": sum(work),
+        "fixed_overhead_per_run_s": (wall - sum(work)) / len(records),
+        "steady_overhead_per_run_s": median([r["results"]["wall_time_s"] - w for r, w in zip(records, work)]),
+    }
+
+
+def _work(results: dict) -> float:
+    """The time a run spent in training steps, validation and testing."""
+    return results["train_time_s"] + results["eval_time_s"] + results["test_time_s"]
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.set_defaults(repeats=3)
+    p.add_argument("--epochs", type=int, default=60, help="epochs per run (default 60: about half a second)")
+    args = p.parse_args()
+    one, two = [], []
+    for _ in range(args.repeats):
+        one.append(_sweep(1, args.epochs))
+        two.append(_sweep(2, args.epochs))
+    best_one = min(one, key=lambda s: s["wall_s"])
+    best_two = min(two, key=lambda s: s["wall_s"])
+    overhead = median([s["fixed_overhead_per_run_s"] for s in one])
+    speedup = best_one["wall_s"] / best_two["wall_s"]
+    result = {
+        "machine": machine(),
+        "repeats": args.repeats,
+        "epochs_per_run": args.epochs,
+        "jobs_1": one,
+        "jobs_2": two,
+        "fixed_overhead_per_run_s": overhead,
+        "steady_overhead_per_run_s": median([s["steady_overhead_per_run_s"] for s in one]),
+        "ratio_2_workers_vs_1": speedup,
+        "targets": {
+            f"fixed overhead per run <= {OVERHEAD_TARGET_S} s": overhead <= OVERHEAD_TARGET_S,
+            f"2 workers >= {SPEEDUP_TARGET}x faster than 1": speedup >= SPEEDUP_TARGET,
+        },
+    }
+    result["targets_met"] = all(result["targets"].values())
+    from tabulate import tabulate
+
+    rows = [
+        ["-j 1", f"{best_one['wall_s']:.1f}", f"{best_one['work_s']:.1f}", f"{overhead:.3f}",
+         f"{result['steady_overhead_per_run_s']:.3f}", ""],
+        ["-j 2", f"{best_two['wall_s']:.1f}", f"{best_two['work_s']:.1f}", "", "", f"{speedup:.2f}x"],
+    ]  # fmt: skip
+    headers = ["sweep of 20 runs", "wall s", "work s", "fixed overhead/run s", "steady overhead/run s", "speed-up"]
+    return emit(result, tabulate(rows, headers=headers, disable_numparse=True), args.json, args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
