@@ -240,6 +240,31 @@ def _timm_style_loop(config, registry, device):
     return rate, mfu, torch.cuda.max_memory_allocated(device) / 2**20
 
 
+def _variants(config, registry, device, rates: dict, gpu: dict) -> list:
+    """One callable per way of training the workload; each appends what it measured."""
+
+    def harness_run():
+        rate, mfu, memory = _harness(config, registry)
+        rates["harness"].append(rate)
+        gpu["harness_mfu"].append(mfu)
+        gpu["harness_mem"].append(memory)
+
+    def timm_run():
+        rate, mfu, memory = _timm_style_loop(config, registry, device)
+        gpu["timm_loop"].append(rate)
+        gpu["timm_mfu"].append(mfu)
+        gpu["timm_mem"].append(memory)
+
+    variants = [
+        harness_run,
+        lambda: rates["dataloader_loop"].append(_dataloader_loop(config, registry, device)),
+        lambda: rates["fastest_loop"].append(_fastest_loop(config, registry, device)),
+    ]
+    if device.type == "cuda":
+        variants.append(timm_run)
+    return variants
+
+
 def measure(workloads: dict, device_name: str, repeats: int, registry) -> dict:
     device = resolve_device(device_name)
     results = {}
@@ -247,25 +272,7 @@ def measure(workloads: dict, device_name: str, repeats: int, registry) -> dict:
         config = _config(registry, workload, device_name)
         rates = {"harness": [], "dataloader_loop": [], "fastest_loop": []}
         gpu = {"timm_loop": [], "harness_mfu": [], "timm_mfu": [], "harness_mem": [], "timm_mem": []}
-        def harness_run():
-            rate, mfu, memory = _harness(config, registry)
-            rates["harness"].append(rate)
-            gpu["harness_mfu"].append(mfu)
-            gpu["harness_mem"].append(memory)
-
-        def timm_run():
-            rate, mfu, memory = _timm_style_loop(config, registry, device)
-            gpu["timm_loop"].append(rate)
-            gpu["timm_mfu"].append(mfu)
-            gpu["timm_mem"].append(memory)
-
-        variants = [
-            harness_run,
-            lambda: rates["dataloader_loop"].append(_dataloader_loop(config, registry, device)),
-            lambda: rates["fastest_loop"].append(_fastest_loop(config, registry, device)),
-        ]
-        if device.type == "cuda":
-            variants.append(timm_run)
+        variants = _variants(config, registry, device, rates, gpu)
         for repeat in range(repeats):
             for index in range(len(variants)):  # a different variant goes first in each repeat
                 variants[(repeat + index) % len(variants)]()

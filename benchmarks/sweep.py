@@ -53,7 +53,9 @@ def _sweep(jobs: int, epochs: int) -> dict:
         "wall_s": wall,
         "work_s": sum(work),
         "fixed_overhead_per_run_s": (wall - sum(work)) / len(records),
-        "steady_overhead_per_run_s": median([r["results"]["wall_time_s"] - w for r, w in zip(records, work)]),
+        "steady_overhead_per_run_s": median(
+            [r["results"]["wall_time_s"] - w for r, w in zip(records, work, strict=True)]
+        ),
     }
 
 
