@@ -131,11 +131,45 @@ def _notify_record_written(registry, record: dict, path: Path) -> None:
             warnings.warn(f"plugin {impl.plugin_name}: harness_record_written failed: {exc}", stacklevel=2)
 
 
-def report(directory: str | Path, format: str = "simple") -> str:
-    """The table of every record under ``directory``; unreadable record files are warned about and skipped."""
-    from harness.report import build_report
+def report(
+    directory: str | Path,
+    format: str = "simple",
+    output: str | Path | None = None,
+    plots: str | Path | None = None,
+    plot_format: str = "png",
+    on_skip: Callable[[Path, str], None] | None = None,
+) -> str:
+    """Every record under ``directory`` as a table (any tabulate format, ``csv``) or a whole ``html`` page.
 
+    With ``output`` the text is also written to that file; with ``plots`` the
+    figures are saved in that folder as ``plot_format`` (png or svg) files.
+    Files that are not records are skipped and passed to ``on_skip(path,
+    problem)`` (default: a warning).
+    """
+    from harness.plots import check_plot_format
+    from harness.report import build_report, load_records
+
+    check_plot_format(plot_format)
     text, problems = build_report(directory, format)
     for path, problem in problems:
-        warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
+        if on_skip is not None:
+            on_skip(path, problem)
+        else:
+            warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
+    if output is not None:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    if plots is not None:
+        save_plots(load_records(directory)[0], plots, plot_format)
     return text
+
+
+def save_plots(records: list[dict], folder: str | Path, plot_format: str = "png") -> list[Path]:
+    """Learning curves, metric vs throughput and metric vs memory of ``records`` as image files."""
+    from harness import plots
+
+    figures = plots.all_figures(records)
+    try:
+        return plots.save_figures(figures, folder, plot_format)
+    finally:
+        plots.close(figures)

@@ -107,7 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="print the table of a results directory (no torch needed)")
     report.add_argument("directory")
-    report.add_argument("--format", default="simple", help="any tabulate format (plain, github, latex, ...) or csv")
+    report.add_argument(
+        "--format",
+        default="simple",
+        help="html (a self-contained page with figures and provenance), csv, or any tabulate format "
+        "(plain, github, latex, ...)",
+    )
+    report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of printing it")
+    report.add_argument("--plots", metavar="DIR", help="also save every figure into DIR")
+    report.add_argument("--plot-format", default="png", help="png (default) or svg")
     report.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return parser
 
@@ -282,12 +290,20 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from harness.report import build_report
+    import harness.api as api
 
-    text, problems = build_report(args.directory, args.format)
-    for path, problem in problems:
+    def warn(path, problem):
         print(f"warning: skipped {path}: {problem}", file=sys.stderr)
-    print(text)
+
+    text = api.report(
+        args.directory, args.format, output=args.output, plots=args.plots, plot_format=args.plot_format, on_skip=warn
+    )
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    if args.plots:
+        print(f"figures in {args.plots}", file=sys.stderr)
     return 0
 
 

@@ -111,18 +111,22 @@ SUMMARY_COLUMNS = [
 # ---------------------------------------------------------------------------
 
 
+#: Formats that are a whole document rather than a table.
+DOCUMENT_FORMATS = ("html",)
+
+
 def formats() -> list[str]:
-    """Every table format :func:`render` accepts: tabulate's and ``csv``."""
+    """Every format :func:`build_report` accepts: tabulate's tables, ``csv``, and the ``html`` page."""
     from tabulate import tabulate_formats
 
-    return sorted(set(tabulate_formats) | {"csv"})
+    return sorted(set(tabulate_formats) | {"csv", *DOCUMENT_FORMATS})
 
 
 def check_format(fmt: str) -> str:
-    """``fmt`` itself, or a ConfigError listing the formats a table can take (checked before any work)."""
+    """``fmt`` itself, or a ConfigError listing the formats a report can take (checked before any work)."""
     allowed = formats()
     if fmt not in allowed:
-        raise ConfigError(f"unknown table format {fmt!r}; allowed: {', '.join(allowed)}")
+        raise ConfigError(f"unknown report format {fmt!r}; allowed: {', '.join(allowed)}")
     return fmt
 
 
@@ -477,7 +481,8 @@ def _text_columns(summary) -> list[tuple[str, object]]:
 
 def render(summary, fmt: str = "simple") -> str:
     """The summary as a table in any tabulate format, or as CSV with raw numbers (mean and std apart)."""
-    check_format(fmt)
+    if check_format(fmt) in DOCUMENT_FORMATS:
+        raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
     if summary.empty:
         return "no runs"
     if fmt == "csv":
@@ -491,12 +496,23 @@ def render(summary, fmt: str = "simple") -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
-def build_report(root, fmt: str = "simple") -> tuple[str, list[tuple[Path, str]]]:
-    """The table of every record under ``root``, and ``(path, problem)`` for files that are not records."""
+def load_records(root) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """Every record under ``root``, and ``(path, problem)`` for files that are not records; none at all is an error."""
     from harness.store import Store
 
-    check_format(fmt)
     records, problems = Store(root).load_all()
     if not records:
         raise HarnessError(f"no run records under {root}")
+    return records, problems
+
+
+def build_report(root, fmt: str = "simple") -> tuple[str, list[tuple[Path, str]]]:
+    """The records under ``root`` as a table in ``fmt`` (or the whole HTML page for ``html``),
+    and ``(path, problem)`` for the files that are not records."""
+    check_format(fmt)
+    records, problems = load_records(root)
+    if fmt == "html":
+        from harness.html_report import build_html
+
+        return build_html(records, problems), problems
     return render(summary_frame(runs_frame(records)), fmt), problems

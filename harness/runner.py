@@ -179,6 +179,10 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
     model_entry = registry.get("model", config.model)
     dataset_entry = registry.get("dataset", config.dataset)
     optimizer_entry = registry.get("optimizer", config.optimizer)
+    record["descriptions"] = {  # what the report says each part is, in its plugin's own words
+        entry.kind: {"name": entry.name, "plugin": entry.plugin, "description": entry.spec.description}
+        for entry in (model_entry, dataset_entry, optimizer_entry)
+    }
     data = load_dataset(dataset_entry, config.dataset_params)
     info = data.info
 

@@ -9,7 +9,8 @@ pickles. Nothing here imports torch.
 A record is a dict with these top-level keys: ``schema``, ``key``, ``status``
 (``ok``, ``failed`` or ``diverged``), ``reason``, ``traceback``, ``suite``,
 ``config`` (the resolved RunConfig), ``task``, ``metric``, ``metric_mode``
-(``max``/``min``), ``results`` (the measurements) and ``provenance``.
+(``max``/``min``), ``results`` (the measurements), ``provenance`` and
+``descriptions`` (name, plugin and description of the model, dataset and optimizer).
 """
 
 from __future__ import annotations
