@@ -48,9 +48,12 @@ class SweepResult:
         return runs_frame(self.records)
 
     def table(self, fmt: str = "simple") -> str:
-        from harness.report import render, runs_frame, summary_frame
+        """The sweep's records in a text format of :func:`harness.report.export` (csv: one row per run)."""
+        from harness.report import BINARY_FORMATS, export
 
-        return render(summary_frame(runs_frame(self.records)), fmt)
+        if fmt in BINARY_FORMATS:
+            raise ConfigError(f"{fmt} is a binary format: write it with harness report --format {fmt} -o FILE")
+        return export(self.records, fmt)
 
 
 def resolve_suite(suite_file=None, **settings) -> Suite:
@@ -138,8 +141,9 @@ def report(
     plots: str | Path | None = None,
     plot_format: str = "png",
     on_skip: Callable[[Path, str], None] | None = None,
-) -> str:
-    """Every record under ``directory`` as a table (any tabulate format, ``csv``) or a whole ``html`` page.
+) -> str | bytes:
+    """Every record under ``directory`` as a summary table (any tabulate format; ``latex`` is booktabs with
+    the best in bold), one row per run (``csv``; ``parquet``, bytes), or a whole ``html`` page.
 
     With ``output`` the text is also written to that file; with ``plots`` the
     figures are saved in that folder as ``plot_format`` (png or svg) files.
@@ -147,9 +151,11 @@ def report(
     problem)`` (default: a warning).
     """
     from harness.plots import check_plot_format
-    from harness.report import build_report, load_records
+    from harness.report import BINARY_FORMATS, build_report, load_records
 
     check_plot_format(plot_format)
+    if format in BINARY_FORMATS and output is None:
+        raise ConfigError(f"{format} is a binary format: give an output file (-o FILE)")
     text, problems = build_report(directory, format)
     for path, problem in problems:
         if on_skip is not None:
@@ -158,7 +164,10 @@ def report(
             warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        if isinstance(text, bytes):
+            Path(output).write_bytes(text)
+        else:
+            Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     if plots is not None:
         save_plots(load_records(directory)[0], plots, plot_format)
     return text

@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", help="results directory (default: results/<suite name>)")
     out.add_argument("--rerun", action="store_true", help="run again cells that already have a finished record")
     out.add_argument(
-        "--format", default="simple", help="table format: any tabulate format (plain, github, latex, ...) or csv"
+        "--format",
+        default="simple",
+        help="table format: any tabulate format (plain, github, latex, ...), csv (one row per run) or html",
     )
     _common(run)
 
@@ -110,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format",
         default="simple",
-        help="html (a self-contained page with figures and provenance), csv, or any tabulate format "
-        "(plain, github, latex, ...)",
+        help="html (a self-contained page with figures and provenance), csv or parquet (one row per run, every "
+        "field), latex (booktabs, the best in bold), or any tabulate format (plain, github, ...)",
     )
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of printing it")
     report.add_argument("--plots", metavar="DIR", help="also save every figure into DIR")
@@ -276,9 +278,13 @@ def cmd_run(args) -> int:
         "channels_last": args.channels_last,
         "loader_workers": args.loader_workers,
     }
-    from harness.report import check_format
+    from harness.errors import ConfigError
+    from harness.report import BINARY_FORMATS, check_format
 
-    check_format(args.format)
+    if check_format(args.format) in BINARY_FORMATS:  # checked before anything trains
+        raise ConfigError(
+            f"{args.format} is a binary format: write it with harness report --format {args.format} -o FILE"
+        )
     registry = _registry(args)
     _warn_unavailable(registry)
     result = api.run(
@@ -325,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"harness {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `harness report ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
         return 130

@@ -11,10 +11,9 @@ that. Never imports torch.
 from __future__ import annotations
 
 import html
-import re
 from datetime import datetime, timezone
 
-from harness.report import _missing, _text_columns, runs_frame, summary_frame
+from harness.report import _missing, _text_columns, is_number_text, runs_frame, summary_frame
 
 #: Scripts and network are off for the page; styles and figures are inline.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -51,20 +50,13 @@ def _e(value) -> str:
     return "" if _missing(value) else html.escape(str(value), quote=True)
 
 
-NUMBER = re.compile(r"^-?\d[\d,]*(\.\d+)?( ± \d+(\.\d+)?)?$")
-
-
-def _numeric(text: str) -> bool:
-    return bool(NUMBER.match(text))
-
-
 def table(headers, rows, row_classes=None, table_id: str | None = None) -> str:
     """An escaped HTML table; cells that read as numbers are right-aligned."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
     for index, row in enumerate(rows):
         css = f' class="{_e(row_classes[index])}"' if row_classes and row_classes[index] else ""
-        cells = "".join(f'<td class="num">{_e(c)}</td>' if _numeric(str(c)) else f"<td>{_e(c)}</td>" for c in row)
+        cells = "".join(f'<td class="num">{_e(c)}</td>' if is_number_text(str(c)) else f"<td>{_e(c)}</td>" for c in row)
         body.append(f"<tr{css}>{cells}</tr>")
     ident = f' id="{_e(table_id)}"' if table_id else ""
     rows_html = "".join(body)

@@ -111,15 +111,19 @@ SUMMARY_COLUMNS = [
 # ---------------------------------------------------------------------------
 
 
-#: Formats that are a whole document rather than a table.
-DOCUMENT_FORMATS = ("html",)
+#: Formats made from the records rather than the summary table (see :func:`export`); ``csv`` is both.
+DOCUMENT_FORMATS = ("html", "parquet")
 
 
 def formats() -> list[str]:
-    """Every format :func:`build_report` accepts: tabulate's tables, ``csv``, and the ``html`` page."""
+    """Every format :func:`export` accepts: tabulate's tables, ``csv``, ``parquet`` and the ``html`` page."""
     from tabulate import tabulate_formats
 
     return sorted(set(tabulate_formats) | {"csv", *DOCUMENT_FORMATS})
+
+
+#: Formats that are bytes, not text: they need a file to go to.
+BINARY_FORMATS = ("parquet",)
 
 
 def check_format(fmt: str) -> str:
@@ -398,6 +402,14 @@ def format_rate(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.{_decimals(value, 3)}f}"
 
 
+NUMBER_TEXT = re.compile(r"^-?\d[\d,]*(\.\d+)?( ± \d+(\.\d+)?)?$")
+
+
+def is_number_text(text: str) -> bool:
+    """Whether a table cell reads as a number ('1234', '0.953 ± 0.004'): such columns align right."""
+    return bool(NUMBER_TEXT.match(text))
+
+
 def _text(value) -> str:
     return "" if _missing(value) else str(value)
 
@@ -480,13 +492,18 @@ def _text_columns(summary) -> list[tuple[str, object]]:
 
 
 def render(summary, fmt: str = "simple") -> str:
-    """The summary as a table in any tabulate format, or as CSV with raw numbers (mean and std apart)."""
+    """The summary as a table in any tabulate format (``latex``: booktabs, the best in bold), or as CSV with
+    raw numbers (mean and std apart)."""
     if check_format(fmt) in DOCUMENT_FORMATS:
         raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
     if summary.empty:
         return "no runs"
     if fmt == "csv":
         return summary.drop(columns=["cell"]).to_csv(index=False).rstrip("\n")
+    if fmt == "latex":
+        from harness.latex import render_latex
+
+        return render_latex(summary)
     from tabulate import tabulate
 
     columns = _text_columns(summary)
@@ -506,13 +523,41 @@ def load_records(root) -> tuple[list[dict], list[tuple[Path, str]]]:
     return records, problems
 
 
-def build_report(root, fmt: str = "simple") -> tuple[str, list[tuple[Path, str]]]:
-    """The records under ``root`` as a table in ``fmt`` (or the whole HTML page for ``html``),
-    and ``(path, problem)`` for the files that are not records."""
+def runs_export(records: list[dict]):
+    """One row per run with every scalar config, result and provenance field: what csv and parquet hold.
+
+    Columns holding mixed kinds of values (a number in one record, a string
+    in another) become strings, so Parquet can type every column.
+    """
+    frame = runs_frame(records).drop(columns=[CELL_SETTINGS])
+    for name in frame.columns:
+        values = frame[name].dropna()
+        if frame[name].dtype == object and len({type(v) for v in values}) > 1:
+            frame[name] = frame[name].map(lambda v: v if _missing(v) else str(v))
+    return frame
+
+
+def export(records: list[dict], fmt: str = "simple", problems=()) -> str | bytes:
+    """The records in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold),
+    one row per run (``csv``, ``parquet`` as bytes), or the whole ``html`` page."""
     check_format(fmt)
-    records, problems = load_records(root)
     if fmt == "html":
         from harness.html_report import build_html
 
-        return build_html(records, problems), problems
-    return render(summary_frame(runs_frame(records)), fmt), problems
+        return build_html(records, problems)
+    if fmt == "csv":
+        return runs_export(records).to_csv(index=False)
+    if fmt == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        runs_export(records).to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return render(summary_frame(runs_frame(records)), fmt)
+
+
+def build_report(root, fmt: str = "simple") -> tuple[str | bytes, list[tuple[Path, str]]]:
+    """:func:`export` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
+    check_format(fmt)
+    records, problems = load_records(root)
+    return export(records, fmt, problems), problems
