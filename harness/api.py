@@ -1,4 +1,4 @@
-"""The Python entry points: ``harness.run(...)`` and ``harness.report(...)``.
+"""The Python entry points: ``harness.run(...)``, ``harness.report(...)`` and ``harness.compare(...)``.
 
 The CLI is a thin shell over these, so a notebook gets exactly what the
 command line does, without printing.
@@ -131,11 +131,39 @@ def _notify_record_written(registry, record: dict, path: Path) -> None:
             warnings.warn(f"plugin {impl.plugin_name}: harness_record_written failed: {exc}", stacklevel=2)
 
 
-def report(directory: str | Path, format: str = "simple") -> str:
-    """The table of every record under ``directory``; unreadable record files are warned about and skipped."""
+def report(directory: str | Path, format: str = "simple", stats: bool = False, test: str = "welch") -> str:
+    """The table of every record under ``directory``; unreadable record files are warned about and skipped.
+
+    With ``stats``, the significance table, the optimizers' win table and
+    performance profile follow it (``test``: ``welch`` or ``bootstrap``).
+    """
     from harness.report import build_report
 
-    text, problems = build_report(directory, format)
+    text, problems = build_report(directory, format, stats=stats, test=test)
     for path, problem in problems:
         warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
     return text
+
+
+def compare(
+    base: str | Path,
+    new: str | Path,
+    threshold: float = 0.05,
+    allow_device_mismatch: bool = False,
+    test: str = "welch",
+):
+    """Compare two results directories cell by cell; a :class:`harness.comparison.Comparison`.
+
+    ``.regressions`` lists what got worse by more than ``threshold`` (relative)
+    and beyond seed noise; ``.render(fmt)`` prints it. Raises
+    :class:`harness.comparison.DeviceMismatchError` when matched cells ran on
+    different devices, unless ``allow_device_mismatch`` (then the result says so).
+    """
+    from harness.comparison import compare_dirs
+
+    result = compare_dirs(base, new, threshold, allow_device_mismatch=allow_device_mismatch, test=test)
+    for path, problem in result.problems:
+        warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
+    if result.device_mismatches:
+        warnings.warn(f"{len(result.device_mismatches)} cells compared across different devices", stacklevel=2)
+    return result
