@@ -6,6 +6,7 @@ for ``hookimpl`` and the specs, and ``harness --help`` must start fast.
 
 from importlib import metadata as _metadata
 
+import harness.report as _report_module  # noqa: F401  (see report() below)
 from harness.hookspecs import hookimpl
 from harness.specs import DatasetInfo, DatasetSpec, DatasetSplits, ModelSpec, OptimizerSpec, lazy
 
@@ -23,10 +24,23 @@ def run(*args, **kwargs):
 
 
 def report(*args, **kwargs):
-    """Render the records of a results directory; see :func:`harness.api.report`."""
+    """Render the records of a results directory; see :func:`harness.api.report`.
+
+    The submodule harness.report is imported above, before this function is
+    defined: importing a submodule for the first time sets the package
+    attribute of its name, which would otherwise replace this function with
+    the module after the first report. That import is cheap (no pandas).
+    """
     from harness.api import report as _report
 
     return _report(*args, **kwargs)
+
+
+def compare(*args, **kwargs):
+    """Compare two results directories cell by cell; see :func:`harness.api.compare`."""
+    from harness.api import compare as _compare
+
+    return _compare(*args, **kwargs)
 
 
 __all__ = [
@@ -39,5 +53,6 @@ __all__ = [
     "lazy",
     "run",
     "report",
+    "compare",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""The Python entry points: ``harness.run(...)`` and ``harness.report(...)``.
+"""The Python entry points: ``harness.run(...)``, ``harness.report(...)`` and ``harness.compare(...)``.
 
 The CLI is a thin shell over these, so a notebook gets exactly what the
 command line does, without printing.
@@ -137,6 +137,8 @@ def _notify_record_written(registry, record: dict, path: Path) -> None:
 def report(
     directory: str | Path,
     format: str = "simple",
+    stats: bool = False,
+    test: str = "welch",
     output: str | Path | None = None,
     plots: str | Path | None = None,
     plot_format: str = "png",
@@ -148,7 +150,9 @@ def report(
     With ``output`` the text is also written to that file; with ``plots`` the
     figures are saved in that folder as ``plot_format`` (png or svg) files.
     Files that are not records are skipped and passed to ``on_skip(path,
-    problem)`` (default: a warning).
+    problem)`` (default: a warning). With ``stats``, the significance table,
+    the optimizers' win table and performance profile follow a table
+    (``test``: ``welch`` or ``bootstrap``); the html page always has them.
     """
     from harness.plots import check_plot_format
     from harness.report import BINARY_FORMATS, build_report, load_records
@@ -156,7 +160,7 @@ def report(
     check_plot_format(plot_format)
     if format in BINARY_FORMATS and output is None:
         raise ConfigError(f"{format} is a binary format: give an output file (-o FILE)")
-    text, problems = build_report(directory, format)
+    text, problems = build_report(directory, format, stats=stats, test=test)
     for path, problem in problems:
         if on_skip is not None:
             on_skip(path, problem)
@@ -182,3 +186,27 @@ def save_plots(records: list[dict], folder: str | Path, plot_format: str = "png"
         return plots.save_figures(figures, folder, plot_format)
     finally:
         plots.close(figures)
+
+
+def compare(
+    base: str | Path,
+    new: str | Path,
+    threshold: float = 0.05,
+    allow_device_mismatch: bool = False,
+    test: str = "welch",
+):
+    """Compare two results directories cell by cell; a :class:`harness.comparison.Comparison`.
+
+    ``.regressions`` lists what got worse by more than ``threshold`` (relative)
+    and beyond seed noise; ``.render(fmt)`` prints it. Raises
+    :class:`harness.comparison.DeviceMismatchError` when matched cells ran on
+    different devices, unless ``allow_device_mismatch`` (then the result says so).
+    """
+    from harness.comparison import compare_dirs
+
+    result = compare_dirs(base, new, threshold, allow_device_mismatch=allow_device_mismatch, test=test)
+    for path, problem in result.problems:
+        warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
+    if result.device_mismatches:
+        warnings.warn(f"{len(result.device_mismatches)} cells compared across different devices", stacklevel=2)
+    return result

@@ -1,8 +1,8 @@
 """The ``harness`` command: parse, call :mod:`harness.api`, print, map errors to exit codes.
 
-Exit codes: 0 success; 1 some run failed (its record says why); 2 bad input
-(unknown name, bad value, bad file), printed as one line without a traceback
-unless ``--debug``. Nothing heavy is imported before a command needs it, so
+Exit codes: 0 success; 1 some run failed (its record says why), or for
+``compare`` a regression; 2 bad input (unknown name, bad value, bad file),
+printed as one line without a traceback unless ``--debug``. Nothing heavy is imported before a command needs it, so
 ``harness --help`` starts in a fraction of a second.
 """
 
@@ -14,6 +14,7 @@ import os
 import sys
 
 KIND_ARGS = {"models": "model", "datasets": "dataset", "optimizers": "optimizer"}
+TESTS = ("welch", "bootstrap")  # harness.stats, named here so --help needs no numpy
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,7 +119,31 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of printing it")
     report.add_argument("--plots", metavar="DIR", help="also save every figure into DIR")
     report.add_argument("--plot-format", default="png", help="png (default) or svg")
+    report.add_argument(
+        "--stats",
+        action="store_true",
+        help="also print the significance table, the optimizers' win table and their performance profile",
+    )
+    report.add_argument("--test", choices=TESTS, default="welch", help="significance test (default: welch)")
     report.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+    compare = commands.add_parser(
+        "compare", help="compare two results directories cell by cell; exit 1 on a regression (for CI)"
+    )
+    compare.add_argument("base", help="results directory of the baseline")
+    compare.add_argument("new", help="results directory to judge against it")
+    compare.add_argument(
+        "--threshold",
+        type=float,
+        default=0.05,
+        help="relative change that counts, 0.05 = 5%% (a regression must also be beyond seed noise)",
+    )
+    compare.add_argument("--format", default="simple", help="any tabulate format, csv or json")
+    compare.add_argument("--test", choices=TESTS, default="welch", help="significance test (default: welch)")
+    compare.add_argument(
+        "--allow-device-mismatch", action="store_true", help="compare cells that ran on different devices anyway"
+    )
+    compare.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     return parser
 
 
@@ -302,7 +327,14 @@ def cmd_report(args) -> int:
         print(f"warning: skipped {path}: {problem}", file=sys.stderr)
 
     text = api.report(
-        args.directory, args.format, output=args.output, plots=args.plots, plot_format=args.plot_format, on_skip=warn
+        args.directory,
+        args.format,
+        stats=args.stats,
+        test=args.test,
+        output=args.output,
+        plots=args.plots,
+        plot_format=args.plot_format,
+        on_skip=warn,
     )
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
@@ -313,7 +345,27 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report}
+def cmd_compare(args) -> int:
+    from harness.comparison import check_compare_format, compare_dirs
+
+    check_compare_format(args.format)
+    result = compare_dirs(
+        args.base, args.new, args.threshold, allow_device_mismatch=args.allow_device_mismatch, test=args.test
+    )
+    for path, problem in result.problems:
+        print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+    if result.device_mismatches:
+        print(f"warning: {len(result.device_mismatches)} CELLS RAN ON DIFFERENT DEVICES", file=sys.stderr)
+        for mismatch in result.device_mismatches:
+            print(f"  {mismatch.cell}: {mismatch.base_device!r} -> {mismatch.new_device!r}", file=sys.stderr)
+    print(result.render(args.format))
+    if not result.cells:  # a gate that checked nothing must not pass
+        print(f"harness compare: error: no cell of {args.base} matches one of {args.new}", file=sys.stderr)
+        return 2
+    return 1 if result.regressions else 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,8 +149,25 @@ def _problems_section(problems) -> str:
     return "<h2>Files skipped</h2>" + table(["file", "problem"], rows, table_id="skipped")
 
 
-def build_html(records: list[dict], problems=(), title: str = "Benchmark report", sections=()) -> str:
-    """The whole page. ``sections`` are extra ``(heading, html)`` blocks (already escaped) placed after the summary."""
+def _statistics_section(runs, test: str | None) -> str:
+    """Significance against the best of each workload, optimizer wins, performance profile: as the terminal shows."""
+    from harness.report import stats_parts
+
+    parts = stats_parts(runs, "simple", test=test)
+    if not parts:
+        return ""
+    blocks = ["<h2>Statistics</h2>"]
+    for index, (heading, frame) in enumerate(parts):
+        rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+        blocks.append(f"<p>{_e(heading)}</p>" + table(list(frame.columns), rows, table_id=f"stats-{index}"))
+    return "".join(blocks)
+
+
+def build_html(
+    records: list[dict], problems=(), title: str = "Benchmark report", sections=(), test: str | None = None
+) -> str:
+    """The whole page. ``sections`` are extra ``(heading, html)`` blocks (already escaped) placed after the summary;
+    ``test`` is the significance test of the statistics (``welch`` by default)."""
     from harness import plots
 
     runs = runs_frame(records)
@@ -168,6 +185,7 @@ def build_html(records: list[dict], problems=(), title: str = "Benchmark report"
         [
             f"<h1>{_e(title)}</h1><p class='meta'>{_e(meta)}</p>",
             _summary_section(summary),
+            _statistics_section(runs, test),
             extra,
             figure_html,
             _descriptions_section(records),

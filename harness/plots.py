@@ -151,9 +151,30 @@ def memory_vs_accuracy(summary) -> list[tuple[str, object]]:
     return _scatter(summary, "peak_mem_mib", label, False, "metric vs memory")
 
 
+def performance_profile(profile) -> list[tuple[str, object]]:
+    """The optimizers' performance profile (AlgoPerf): share of workloads within tau x the fastest, per tau."""
+    if profile is None or profile.empty:
+        return []
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    taus = [float(tau) for tau in profile.columns]
+    for index, (optimizer, shares) in enumerate(profile.iterrows()):
+        ax.step(taus, list(shares), where="post", label=str(optimizer), **_style(index))
+    ax.set(
+        xlabel="tau (time to target / the fastest optimizer's)",
+        ylabel="share of workloads",
+        ylim=(-0.03, 1.03),
+        title="performance profile",
+    )
+    ax.set_xscale("log", base=2)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return [("performance profile", fig)]
+
+
 def all_figures(records: list[dict]) -> list[tuple[str, object]]:
     """Every figure of a set of records, in the order a report shows them."""
-    from harness.report import runs_frame, summary_frame
+    from harness.report import profile_frame, runs_frame, summary_frame
 
     runs = runs_frame(records)
     summary = summary_frame(runs)
@@ -161,6 +182,7 @@ def all_figures(records: list[dict]) -> list[tuple[str, object]]:
         *learning_curves(records, summary, runs),
         *accuracy_vs_throughput(summary),
         *memory_vs_accuracy(summary),
+        *performance_profile(profile_frame(runs)),
     ]
 
 

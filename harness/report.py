@@ -6,7 +6,10 @@ them. One row per run (:func:`runs_frame`), one row per cell aggregated over
 seeds (:func:`summary_frame`), rendered with tabulate or as CSV
 (:func:`render`). A cell is every record whose config is equal except for the
 seed, on the same device, so runs with different epochs, learning rates,
-precisions or hardware are never averaged together.
+precisions or hardware are never averaged together. Cells compete within a
+workload (:func:`cell_table`); the numbers about that competition, confidence
+intervals, tests and ranks, come from :mod:`harness.stats`
+(:func:`stats_tables`).
 """
 
 from __future__ import annotations
@@ -88,7 +91,9 @@ SUMMARY_COLUMNS = [
     "metric_mode",
     "mean",
     "std",
+    "ci95",
     "n",
+    "rank",
     "failed",
     "diverged",
     "status",
@@ -260,9 +265,11 @@ def _status(group, n_ok: int) -> str:
 
 
 def _summary_row(group) -> dict:
+    from harness.stats import estimate
+
     group = group.sort_values("seed", kind="stable", na_position="last")
     ok = group[group["status"] == "ok"]
-    scores = _numbers(ok["test_metric"])
+    scores = estimate(_numbers(ok["test_metric"]))
     params = _first(ok["params"])
     reached = _numbers(ok["time_to_target_s"])
     batch = _first(group["batch_size"])
@@ -274,9 +281,11 @@ def _summary_row(group) -> dict:
         "batch": int(batch) if batch is not None else None,
         "metric": _first(group["metric"]),
         "metric_mode": _first(group["metric_mode"]),
-        "mean": statistics.fmean(scores) if scores else math.nan,
-        "std": statistics.stdev(scores) if len(scores) > 1 else math.nan,  # sample std (n-1)
+        "mean": scores.mean,
+        "std": scores.std,  # sample std (n-1)
+        "ci95": scores.ci,  # half-width of the 95% t interval; NaN below two seeds
         "n": len(ok),
+        "rank": None,  # filled in by summary_frame, which sees the whole workload
         "failed": int((~group["status"].isin(["ok", DIVERGED])).sum()),
         "diverged": int((group["status"] == DIVERGED).sum()),
         "status": _status(group, len(ok)),
@@ -336,21 +345,27 @@ def _settings_column(summary, runs) -> list[str] | None:
 
 
 def summary_frame(runs):
-    """One row per cell: the test metric's mean and sample std over ok seeds, counts, and costs.
+    """One row per cell: the test metric's mean, sample std and 95% CI over ok seeds, its rank, counts, and costs.
 
-    Columns are :data:`SUMMARY_COLUMNS`: ``n`` counts ok seeds, ``failed``
-    the runs that crashed (``diverged`` apart), ``step_ms`` is the median of
-    the runs' median step times, ``time_to_target_s`` the mean over the runs
-    that reached the target. ``settings`` appears only when two cells share
-    every label, so no two rows of a table read the same.
+    Columns are :data:`SUMMARY_COLUMNS`: ``n`` counts ok seeds, ``ci95`` is
+    the half-width of the mean's t interval, ``rank`` the place among the
+    cells of its workload (1 is best, see :func:`cell_table`), ``failed`` the
+    runs that crashed (``diverged`` apart), ``step_ms`` the median of the
+    runs' median step times, ``time_to_target_s`` the mean over the runs that
+    reached the target. ``settings`` appears only when two cells share every
+    label, so no two rows of a table read the same.
     """
     import pandas as pd
+
+    from harness.stats import rank_cells
 
     rows = [_summary_row(group) for _, group in runs.groupby("cell", sort=False, dropna=False)]
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if summary.empty:
         return summary
-    summary = summary.astype({"batch": "Int64", "params": "Int64"})  # whole numbers even where a cell has none
+    ranks = rank_cells(cell_table(runs)).set_index("cell")["rank"]
+    summary["rank"] = summary["cell"].map(ranks)
+    summary = summary.astype({"batch": "Int64", "params": "Int64", "rank": "Int64"})  # whole numbers or <NA>
     settings = _settings_column(summary, runs)
     if settings is not None:
         summary.insert(summary.columns.get_loc("batch") + 1, "settings", settings)
@@ -369,6 +384,65 @@ def _row_order(summary) -> list[int]:
     """Rows by dataset, model, optimizer, batch size, then the settings that tell cells apart."""
     columns = [c for c in ("dataset", "model", "optimizer", "batch", "settings") if c in summary]
     return sorted(range(len(summary)), key=lambda i: [_natural(summary[c].iloc[i]) for c in columns])
+
+
+# ---------------------------------------------------------------------------
+# Cells -> workloads they compete in
+# ---------------------------------------------------------------------------
+
+#: Config fields that make a cell's model, and its optimizer (schedule included): what competes in a workload.
+MODEL_FIELDS = ("model", "model_params", "model_label")
+OPTIMIZER_FIELDS = ("optimizer", "optimizer_params", "optimizer_label", "schedule", "schedule_params")
+
+
+def _workload_key(settings: dict, metric, compete: tuple[str, ...]) -> str:
+    """Everything that must be equal for cells to be compared: the settings but the competing fields, and the metric."""
+    return _canonical({**{k: v for k, v in settings.items() if k not in compete}, "metric": metric})
+
+
+def _time_or_none(status, seconds):
+    return float(seconds) if status == "ok" and isinstance(seconds, numbers.Real) and not _missing(seconds) else None
+
+
+def cell_table(runs):
+    """One row per cell with what :mod:`harness.stats` needs to compare cells.
+
+    ``workload`` groups the cells where models and optimizers compete: the
+    same dataset (hence task and metric) with every other setting equal
+    (epochs, batch size, precision, device, target...). ``problem`` groups
+    the cells where only optimizers compete: the same model too, as in
+    AlgoPerf's workloads. ``optimizer_key`` names the optimizer side (with
+    its hyper-parameters and schedule) across problems. ``values`` are the ok
+    seeds' test metrics; ``times`` each run's seconds to target, None where a
+    run never got there (failed and diverged runs included), empty without a target.
+    """
+    import pandas as pd
+
+    rows = []
+    for cell, group in runs.groupby("cell", sort=False, dropna=False):
+        settings = json.loads(group[CELL_SETTINGS].iloc[0])
+        metric = _first(group["metric"])
+        target = _first(group["target"])
+        rows.append(
+            {
+                "cell": cell,
+                "settings": settings,
+                "workload": _workload_key(settings, metric, MODEL_FIELDS + OPTIMIZER_FIELDS),
+                "problem": _workload_key(settings, metric, OPTIMIZER_FIELDS),
+                "optimizer_key": _canonical({k: settings.get(k) for k in OPTIMIZER_FIELDS}),
+                "model": _first(group["model_label"]),
+                "dataset": _first(group["dataset_label"]),
+                "optimizer": _first(group["optimizer_label"]),
+                "mode": _first(group["metric_mode"]),
+                "values": _numbers(group.loc[group["status"] == "ok", "test_metric"]),
+                "target": target,
+                "times": []
+                if target is None
+                else [_time_or_none(*pair) for pair in zip(group["status"], group["time_to_target_s"], strict=True)],
+            }
+        )
+    columns = ["cell", "settings", "workload", "problem", "optimizer_key", "model", "dataset", "optimizer"]
+    return pd.DataFrame(rows, columns=[*columns, "mode", "values", "target", "times"])
 
 
 # ---------------------------------------------------------------------------
@@ -459,7 +533,7 @@ def _text_columns(summary) -> list[tuple[str, object]]:
     def metric_text(row):
         if not row["n"]:
             return _shorten(row["status"])
-        return format_metric(row["mean"], row["std"], row["metric_mode"])
+        return format_metric(row["mean"], row["ci95"], row["metric_mode"])
 
     columns = [
         ("model", lambda r: _text(r["model"])),
@@ -471,8 +545,13 @@ def _text_columns(summary) -> list[tuple[str, object]]:
         columns.append(("settings", lambda r: r["settings"]))
     if len(metrics) > 1:
         columns.append(("metric", lambda r: _text(r["metric"])))
-    columns.append((f"test {metrics[0]}" if len(metrics) == 1 else "test metric", metric_text))
+    metric_header = f"test {metrics[0]}" if len(metrics) == 1 else "test metric"
+    if (summary["n"] >= 2).any():
+        metric_header += " (mean ± 95% CI)"
+    columns.append((metric_header, metric_text))
     columns.append(("seeds", lambda r: str(r["n"])))
+    if (summary["rank"] >= 2).any():  # some workload has cells to rank; alone in one, a rank says nothing
+        columns.append(("rank", lambda r: _integer(r["rank"])))
     if summary["failed"].any():
         columns.append(("failed", lambda r: str(r["failed"])))
     if summary["diverged"].any():
@@ -493,7 +572,12 @@ def _text_columns(summary) -> list[tuple[str, object]]:
 
 def render(summary, fmt: str = "simple") -> str:
     """The summary as a table in any tabulate format (``latex``: booktabs, the best in bold), or as CSV with
-    raw numbers (mean and std apart)."""
+    raw numbers (mean, std, ci95 apart).
+
+    The metric column reads 'mean ± half-width of the 95% confidence interval'
+    (a bare mean for one seed); ``seeds`` is n; ``rank`` orders the cells of a
+    workload, shown when some workload has more than one.
+    """
     if check_format(fmt) in DOCUMENT_FORMATS:
         raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
     if summary.empty:
@@ -511,6 +595,255 @@ def render(summary, fmt: str = "simple") -> str:
     headers = [header for header, _ in columns]
     # numparse off: tabulate would turn '0.900' back into '0.9'
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+# ---------------------------------------------------------------------------
+# Statistics across cells -> text
+# ---------------------------------------------------------------------------
+
+#: Prefixes left out when a difference names a contestant: 'sgd (lr=0.01)', not 'optimizer_params.lr=0.01'.
+_PARAM_PREFIXES = re.compile(r"\b(?:model|optimizer|schedule)_params\.")
+
+
+def readable_names(entries: dict[str, tuple[str, dict]]) -> dict[str, str]:
+    """key -> readable name: its label, plus '(lr=0.01)' style settings where several keys share that label.
+
+    ``entries`` maps each key to ``(label, settings)``; only the settings that
+    differ among the keys sharing a label are named.
+    """
+    by_label: dict[str, list[str]] = {}
+    for key, (label, _) in entries.items():
+        by_label.setdefault(label, []).append(key)
+    names = {}
+    for label, keys in by_label.items():
+        if len(keys) == 1:
+            names[keys[0]] = label
+            continue
+        for key, text in zip(keys, _differences([entries[k][1] for k in keys]), strict=True):
+            names[key] = f"{label} ({_PARAM_PREFIXES.sub('', text)})"
+    return names
+
+
+def _only(settings: dict, fields: tuple[str, ...]) -> dict:
+    return {k: settings.get(k) for k in fields}
+
+
+def _test_name(test: str) -> str:
+    from harness.stats import BOOTSTRAP, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, WELCH
+
+    if test == WELCH:
+        return "Welch's t-test"
+    if test == BOOTSTRAP:
+        return f"percentile bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples, seed {BOOTSTRAP_SEED})"
+    return test
+
+
+def _verdict(row) -> str:
+    """How a ranked cell stands against the best of its workload."""
+    if row["best"]:
+        return "best"
+    if row["test"] == "none":
+        return row["note"]
+    word = "worse" if row["worse"] else "not significant"
+    return f"{word}, p={row['p_value']:.3g} ({row['test']})"
+
+
+def significance_frame(runs, alpha: float | None = None, test: str | None = None):
+    """Every cell of a workload with two or more ranked cells: its rank, mean ± CI, and its test against the best."""
+    import pandas as pd
+
+    from harness.stats import ALPHA, WELCH, estimate, rank_cells
+
+    cells = cell_table(runs)
+    ranked = rank_cells(cells, ALPHA if alpha is None else alpha, test or WELCH)
+    if ranked.empty:
+        return pd.DataFrame()
+    frame = cells.merge(ranked.drop(columns=["mean", "n"]), on="cell")
+    frame = frame[frame.groupby("workload")["cell"].transform("size") > 1]
+    if frame.empty:
+        return pd.DataFrame()
+    competing = MODEL_FIELDS + OPTIMIZER_FIELDS
+    pairs = zip(frame["workload"], frame["dataset"], strict=True)
+    workloads = readable_names({workload: (dataset, json.loads(workload)) for workload, dataset in pairs})
+    contestants = {}
+    for _, group in frame.groupby("workload", sort=False):
+        entries = {
+            c: (f"{m} / {o}", _only(s, competing))
+            for c, m, o, s in zip(group["cell"], group["model"], group["optimizer"], group["settings"], strict=True)
+        }
+        contestants.update(readable_names(entries))
+    metric = {c: json.loads(w)["metric"] for c, w in zip(frame["cell"], frame["workload"], strict=True)}
+    out = pd.DataFrame(
+        {
+            "workload": frame["workload"].map(workloads),
+            "cell": frame["cell"],
+            "contestant": frame["cell"].map(contestants),
+            "metric": frame["cell"].map(metric),
+            "metric_mode": frame["mode"],
+            "rank": frame["rank"],
+            "mean": [estimate(v).mean for v in frame["values"]],
+            "ci95": [estimate(v).ci for v in frame["values"]],
+            "n": [len(v) for v in frame["values"]],
+            "p_value": frame["p_value"],
+            "test": frame["test"],
+            "vs_best": frame.apply(_verdict, axis=1),
+        }
+    )
+    return out.sort_values(["workload", "rank"], key=lambda c: c.map(_natural), kind="stable").reset_index(drop=True)
+
+
+def _optimizer_cells(runs):
+    """The cell table with readable names for each problem (model × dataset) and each optimizer."""
+    cells = cell_table(runs)
+    cells["problem_name"] = cells["problem"].map(
+        readable_names(
+            {
+                p: (f"{m} on {d}", json.loads(p))
+                for p, m, d in zip(cells["problem"], cells["model"], cells["dataset"], strict=True)
+            }
+        )
+    )
+    cells["contestant"] = cells["optimizer_key"].map(
+        readable_names({k: (o, json.loads(k)) for k, o in zip(cells["optimizer_key"], cells["optimizer"], strict=True)})
+    )
+    return cells[cells.groupby("problem")["cell"].transform("size") > 1]
+
+
+def wins_frame(runs, alpha: float | None = None, test: str | None = None):
+    """Per problem (model × dataset, other settings equal) with two or more optimizers: who won, and how surely."""
+    from harness.stats import ALPHA, WELCH, win_table
+
+    cells = _optimizer_cells(runs)
+    table = win_table(
+        cells.assign(workload=cells["problem_name"])[["workload", "contestant", "mode", "values"]],
+        ALPHA if alpha is None else alpha,
+        test or WELCH,
+    )
+    return table.sort_values("workload", key=lambda c: c.map(_natural), kind="stable").reset_index(drop=True)
+
+
+def profile_frame(runs, taus=None):
+    """AlgoPerf-style performance profile of the optimizers over the problems that have a target (empty if none)."""
+    import pandas as pd
+
+    from harness.stats import PROFILE_TAUS, performance_profile
+
+    cells = _optimizer_cells(runs)
+    cells = cells[cells["target"].notna()]
+    if cells.empty:
+        return pd.DataFrame()
+    return performance_profile(
+        cells.assign(workload=cells["problem_name"])[["workload", "contestant", "times"]], taus or PROFILE_TAUS
+    )
+
+
+def _winner_text(row) -> str:
+    from harness.stats import ALONE, TIE, WIN
+
+    if row["outcome"] == WIN:
+        return row["winner"]
+    if row["outcome"] == TIE:
+        return "tie: " + ", ".join(row["tied"])
+    if row["outcome"] == ALONE:
+        return f"{row['best']} (the others have no ok runs)"
+    return "none: too few seeds to test"
+
+
+def _table(title: str, frame, fmt: str) -> str:
+    """A titled table; in CSV the title is a '# ' line so each block still parses with comment='#'."""
+    from tabulate import tabulate
+
+    if fmt == "csv":
+        return f"# {title}\n" + frame.to_csv(index=False).rstrip("\n")
+    return f"{title}\n\n" + tabulate(frame, headers="keys", tablefmt=fmt, showindex=False, disable_numparse=True)
+
+
+def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str | None = None) -> list[tuple]:
+    """``(title, frame)`` for the significance table, the optimizers' win table and performance profile.
+
+    Each part appears only where it has something to say: a workload with two
+    ranked cells, a problem with two optimizers, a target for the profile.
+    ``test`` is ``welch`` (default) or ``bootstrap``, see :mod:`harness.stats`.
+    """
+    import pandas as pd
+
+    from harness.stats import ALPHA, WELCH, WIN
+
+    check_format(fmt)
+    alpha, test = (ALPHA if alpha is None else alpha), (test or WELCH)
+    parts = []
+    significance = significance_frame(runs, alpha, test)
+    if not significance.empty:
+        if fmt == "csv":
+            shown = significance.drop(columns=["cell"])
+        else:
+            shown = pd.DataFrame(
+                {
+                    "workload": significance["workload"],
+                    "model / optimizer": significance["contestant"],
+                    "rank": significance["rank"].astype(str),
+                    "test metric (mean ± 95% CI)": [
+                        f"{m} {format_metric(r['mean'], r['ci95'], r['metric_mode'])}"
+                        for m, (_, r) in zip(significance["metric"], significance.iterrows(), strict=True)
+                    ],
+                    "seeds": significance["n"].astype(str),
+                    "vs best": significance["vs_best"],
+                }
+            )
+        title = (
+            f"Significance: each cell against the best of its workload (dataset, other settings equal); "
+            f"{_test_name(test)}, two-sided, alpha {alpha:g}; untested below 2 seeds a side"
+        )
+        parts.append((title, shown))
+    wins = wins_frame(runs, alpha, test)
+    if not wins.empty:
+        if fmt == "csv":
+            shown = wins.assign(tied=wins["tied"].map(" ".join))
+        else:
+            shown = pd.DataFrame(
+                {
+                    "workload": wins["workload"],
+                    "optimizers": wins["contestants"].astype(str),
+                    "winner": wins.apply(_winner_text, axis=1),
+                    "best mean": [_fixed(v, 4) for v in wins["best_mean"]],
+                    "runner-up": wins["runner_up"].fillna(""),
+                    "runner-up mean": [_fixed(v, 4) for v in wins["runner_up_mean"]],
+                    "p (test)": [
+                        "" if _missing(p) else f"{p:.3g} ({test})"
+                        for p, test in zip(wins["p_value"], wins["test"], strict=True)
+                    ],
+                }
+            )
+        tally = wins.loc[wins["outcome"] == WIN, "winner"].value_counts()
+        counts = ", ".join(f"{name} {count}" for name, count in tally.items()) or "none"
+        undecided = int((wins["outcome"] != WIN).sum())
+        title = (
+            f"Optimizer wins per workload (model x dataset, other settings equal), by mean test metric; "
+            f"a win is significant at alpha {alpha:g}. Wins: {counts}; ties or undecided: {undecided}"
+        )
+        parts.append((title, shown))
+    profile = profile_frame(runs)
+    if not profile.empty:
+        shown = profile.rename(columns=lambda tau: f"tau={tau:g}").reset_index(names="optimizer")
+        if fmt != "csv":
+            for column in shown.columns[1:]:
+                shown[column] = shown[column].map(lambda v: _fixed(v, 2))
+        cells = _optimizer_cells(runs)
+        problems = cells.loc[cells["target"].notna(), "problem"].nunique()
+        title = (
+            f"Performance profile: share of the {problems} workloads with a target where an optimizer's median "
+            f"time to target is within tau x the fastest optimizer's (a run that never reaches it counts as infinite)"
+        )
+        parts.append((title, shown))
+    return parts
+
+
+def stats_tables(runs, fmt: str = "simple", alpha: float | None = None, test: str | None = None) -> str:
+    """:func:`stats_parts` as titled tables in ``fmt`` (csv: '# title' blocks)."""
+    parts = stats_parts(runs, fmt, alpha, test)
+    if not parts:
+        return "statistics: no workload has two cells to compare"
+    return "\n\n".join(_table(title, frame, fmt) for title, frame in parts)
 
 
 def load_records(root) -> tuple[list[dict], list[tuple[Path, str]]]:
@@ -537,27 +870,34 @@ def runs_export(records: list[dict]):
     return frame
 
 
-def export(records: list[dict], fmt: str = "simple", problems=()) -> str | bytes:
-    """The records in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold),
-    one row per run (``csv``, ``parquet`` as bytes), or the whole ``html`` page."""
+def export(records: list[dict], fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None):
+    """The records in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold; with
+    ``stats`` the tables of :func:`stats_tables` below it), one row per run (``csv``, ``parquet`` as bytes),
+    or the whole ``html`` page (statistics always included)."""
     check_format(fmt)
     if fmt == "html":
         from harness.html_report import build_html
 
-        return build_html(records, problems)
-    if fmt == "csv":
-        return runs_export(records).to_csv(index=False)
+        return build_html(records, problems, test=test)
+    if stats and fmt in BINARY_FORMATS:
+        raise ConfigError(f"--stats adds tables below the report; {fmt} holds one row per run and nothing else")
+    runs = runs_frame(records)
+    below = "\n\n" + stats_tables(runs, fmt, test=test) if stats else ""
+    if fmt == "csv":  # the statistics follow as '# title' blocks, each parsable with comment='#'
+        return runs_export(records).to_csv(index=False).rstrip("\n") + below
     if fmt == "parquet":
         import io
 
         buffer = io.BytesIO()
         runs_export(records).to_parquet(buffer, index=False)
         return buffer.getvalue()
-    return render(summary_frame(runs_frame(records)), fmt)
+    return render(summary_frame(runs), fmt) + below
 
 
-def build_report(root, fmt: str = "simple") -> tuple[str | bytes, list[tuple[Path, str]]]:
+def build_report(
+    root, fmt: str = "simple", stats: bool = False, test: str | None = None
+) -> tuple[str | bytes, list[tuple[Path, str]]]:
     """:func:`export` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
     check_format(fmt)
     records, problems = load_records(root)
-    return export(records, fmt, problems), problems
+    return export(records, fmt, problems, stats=stats, test=test), problems

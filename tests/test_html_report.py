@@ -28,7 +28,8 @@ from harness.specs import ModelSpec
 
 
 def _build(info):
-    return torch.nn.Linear(int(torch.tensor(info.input_shape).prod()), info.num_classes)
+    inputs = int(torch.tensor(info.input_shape).prod())
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(inputs, info.num_classes))
 
 
 @hookimpl
@@ -53,6 +54,8 @@ def sweep(tmp_path_factory):
         seeds=2,
         max_epochs=3,
     )
+    statuses = {(r["config"]["model"], r["status"]) for r in Store(folder / "results").load_all()[0]}
+    assert statuses == {("logreg", "ok"), ("evil", "ok"), ("boom", "failed")}
     return folder / "results"
 
 
@@ -75,6 +78,7 @@ def test_html_report_is_one_self_contained_file_with_every_section(sweep, tmp_pa
     for heading in ("Summary", "Figures", "Workloads", "Runs that did not finish", "Provenance"):
         assert f"<h2>{heading}</h2>" in text
     assert "kaboom" in text  # the failed run's reason
+    assert "<h2>Statistics</h2>" in text and "Welch" in text  # logreg against evil on digits
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -85,7 +89,7 @@ def test_html_report_in_a_real_browser(sweep, tmp_path):
     records, _ = Store(sweep).load_all()
     summary = summary_frame(runs_frame(records))
     expected = {
-        row["model"]: format_metric(row["mean"], row["std"], row["metric_mode"])
+        row["model"]: format_metric(row["mean"], row["ci95"], row["metric_mode"])
         for _, row in summary.iterrows()
         if row["n"]
     }

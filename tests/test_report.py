@@ -131,6 +131,7 @@ def test_mean_and_sample_std_over_three_seeds():
     row = only_row(summarise([make_record(seed=s, metric_value=v) for s, v in enumerate(values)]))
     assert row["mean"] == pytest.approx(statistics.fmean(values))
     assert row["std"] == pytest.approx(statistics.stdev(values))  # ddof=1
+    assert row["ci95"] == pytest.approx(4.3027 * statistics.stdev(values) / 3**0.5, rel=1e-4)  # t(0.975, 2)
     assert row["n"] == 3 and row["failed"] == 0 and row["diverged"] == 0 and row["status"] == "ok"
     assert row["samples_per_s"] == pytest.approx(11000.0)
     assert row["step_ms"] == pytest.approx(4.0)  # median of the runs' median step times
@@ -144,15 +145,15 @@ def test_mean_and_sample_std_over_three_seeds():
         "accuracy",
     )
     text = render(summarise([make_record(seed=s, metric_value=v) for s, v in enumerate(values)]))
-    assert f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}" in text
-    assert "test accuracy" in text.splitlines()[0]
+    assert f"{statistics.fmean(values):.3f} ± {row['ci95']:.3f}" in text  # mean ± 95% CI half-width
+    assert "test accuracy (mean ± 95% CI)" in text.splitlines()[0]
 
 
 def test_one_seed_has_no_std():
     row = only_row(summarise([make_record(metric_value=0.9)]))
-    assert row["n"] == 1 and pd.isna(row["std"])
+    assert row["n"] == 1 and pd.isna(row["std"]) and pd.isna(row["ci95"])  # absent, not a zero-width interval
     text = render(summarise([make_record(metric_value=0.9)]))
-    assert "0.900" in text and "±" not in text
+    assert "0.900" in text and "±" not in text and "95% CI" not in text
 
 
 def test_failed_and_diverged_runs_are_counted_apart_and_left_out_of_the_mean():
@@ -271,7 +272,8 @@ def test_text_formats_render_the_values(fmt, marker):
     text = render(summarise([make_record(seed=0, metric_value=0.9), make_record(seed=1, metric_value=0.92)]), fmt)
     assert marker in text
     text = text.replace(r"$\pm$", "±")  # the harness's own LaTeX writes ± as math
-    assert "0.910 ± 0.014" in text and "10500" in text and "3.50" in text and "12.5" in text and "10250" in text
+    # 0.910 ± t(0.975, 1) * 0.01414 / sqrt(2) = 0.910 ± 0.127: two seeds give a wide interval
+    assert "0.910 ± 0.127" in text and "10500" in text and "3.50" in text and "12.5" in text and "10250" in text
 
 
 def test_memory_header_names_the_kind():
@@ -303,7 +305,7 @@ def test_regression_metric_keeps_significant_digits():
     for record in records:
         record.update(metric="rmse", metric_mode="min", task="regression")
     text = render(summarise(records))
-    assert "test rmse" in text and "52.1 ± 1.6" in text
+    assert "test rmse" in text and "52 ± 14" in text  # 52.105 ± 12.706 * 1.5627 / sqrt(2)
     assert format_metric(0.0123, 0.0004, "min") == "0.01230 ± 0.00040"
     assert format_metric(12345.6, float("nan"), "min") == "12346"
     assert format_metric(0.95, 0.004, "max") == "0.950 ± 0.004"
@@ -345,3 +347,126 @@ def test_importing_report_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+# ---------------------------------------------------------------------------
+# Statistics in the report: ranks, significance, optimizer wins and profiles
+# ---------------------------------------------------------------------------
+
+
+def contest_record(model, optimizer, seed, value, time_to_target=None, target=None, mode="max"):
+    """A record of ``model`` trained with ``optimizer``: the cells of one workload differ only in those."""
+    record = make_record(seed=seed, metric_value=value, model=model, time_to_target_s=time_to_target)
+    record["config"].update(optimizer=optimizer, optimizer_label=optimizer, target=target)
+    record["key"] = f"{model}-{optimizer}-{seed}"
+    if mode == "min":
+        record.update(metric="rmse", metric_mode="min", task="regression")
+    return record
+
+
+def contest(values: dict, **kwargs):
+    return [
+        contest_record(model, optimizer, seed, v, **kwargs)
+        for (model, optimizer), seeds in values.items()
+        for seed, v in enumerate(seeds)
+    ]
+
+
+def test_rank_within_a_workload_honours_a_min_metric():
+    records = contest({("mlp", "sgd"): [50.0, 51.0, 49.0], ("mlp", "adam"): [40.0, 40.5, 39.5]}, mode="min")
+    summary = summarise(records)
+    assert dict(zip(summary["optimizer"], summary["rank"], strict=True)) == {"adam": 1, "sgd": 2}
+    assert "rank" in render(summary).splitlines()[0]
+    csv = pd.read_csv(io.StringIO(render(summary, "csv")))
+    assert {"ci95", "rank"} <= set(csv.columns) and list(csv["rank"]) == [1, 2]
+
+
+def test_no_rank_column_when_no_cell_has_a_rival():
+    records = [make_record(seed=0), make_record(seed=0, max_epochs=5)]  # two workloads: epochs differ
+    summary = summarise(records)
+    assert list(summary["rank"]) == [1, 1] and "rank" not in render(summary).splitlines()[0]
+
+
+def test_significance_table_tests_each_cell_against_the_best():
+    from harness.report import stats_tables
+
+    records = contest(
+        {
+            ("mlp", "adam"): [0.95, 0.951, 0.949],
+            ("mlp", "sgd"): [0.80, 0.81, 0.79],
+            ("cnn", "adam"): [0.94, 0.96, 0.95],
+        }
+    )
+    text = stats_tables(runs_frame(records))
+    lines = {line.split()[1] + line.split()[3]: line for line in text.splitlines() if line.startswith("digits")}
+    assert "best" in lines["mlpadam"] and " 1 " in lines["mlpadam"]
+    assert "worse, p=" in lines["mlpsgd"] and "(welch)" in lines["mlpsgd"]
+    assert "not significant" in lines["cnnadam"]  # 0.950 vs 0.950: a tie is no loss
+    assert "Welch's t-test" in text and "alpha 0.05" in text
+    assert "mlp on digits" in text and "adam" in text  # the win table for mlp's two optimizers
+    assert "Performance profile" not in text  # no target set
+
+
+def test_win_table_and_profile_for_optimizers_with_a_target():
+    from harness.report import profile_frame, wins_frame
+
+    records = contest({("mlp", "adam"): [0.95, 0.96, 0.94], ("mlp", "sgd"): [0.85, 0.86, 0.84]}, target=0.9)
+    for record in records:  # adam reaches the target in 2 s; sgd in 4 s on one seed only
+        adam = record["config"]["optimizer"] == "adam"
+        record["results"]["time_to_target_s"] = 2.0 if adam else (4.0 if record["key"].endswith("-0") else None)
+    records += contest({("cnn", "adam"): [0.91, 0.92], ("cnn", "sgd"): [0.93, 0.90]}, target=0.9)
+    for record in records[-4:]:
+        record["results"]["time_to_target_s"] = 3.0 if record["config"]["optimizer"] == "adam" else 6.0
+    runs = runs_frame(records)
+    wins = wins_frame(runs).set_index("workload")
+    assert wins.loc["mlp on digits", "outcome"] == "win" and wins.loc["mlp on digits", "winner"] == "adam"
+    assert wins.loc["cnn on digits", "outcome"] == "tie"
+    profile = profile_frame(runs)
+    assert profile.loc["adam", 1.0] == 1.0  # fastest on both
+    assert profile.loc["sgd", 2.0] == 0.5 and profile.loc["sgd", 4.0] == 0.5  # 2x on cnn; never (median) on mlp
+    text, _ = build_report_from(records, stats=True)
+    assert "Wins: adam 1; ties or undecided: 1" in text and "tie: adam, sgd" in text
+    assert "Performance profile" in text and "tau=1.5" in text
+
+
+def build_report_from(records, **kwargs):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        store = Store(root)
+        for record in records:
+            store.write(record)
+        return build_report(root, **kwargs)
+
+
+def test_stats_say_when_there_is_nothing_to_compare_and_csv_blocks_parse():
+    text, _ = build_report_from([make_record()], stats=True)
+    assert text.endswith("statistics: no workload has two cells to compare")
+    records = contest({("mlp", "adam"): [0.95, 0.96], ("mlp", "sgd"): [0.85, 0.86]})
+    text, _ = build_report_from(records, fmt="csv", stats=True)
+    blocks = text.split("\n\n")
+    assert len(blocks) == 3 and blocks[1].startswith("# Significance")
+    significance = pd.read_csv(io.StringIO(blocks[1]), comment="#")
+    assert list(significance["rank"]) == [1, 2] and list(significance["test"]) == ["none", "welch"]
+
+
+def test_report_cli_stats_and_bootstrap_without_torch(tmp_path):
+    store = Store(tmp_path)
+    for record in contest({("mlp", "adam"): [0.95, 0.96, 0.94], ("mlp", "sgd"): [0.85, 0.86, 0.84]}):
+        store.write(record)
+    probe = (
+        "import json, sys\nfrom harness.cli import main\n"
+        f"main(['report', {str(tmp_path)!r}, '--stats', '--test', 'bootstrap'])\n"
+        "print(json.dumps([m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "(bootstrap)" in out and "percentile bootstrap" in out
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_harness_report_can_be_called_twice(tmp_path):
+    import harness
+
+    Store(tmp_path).write(make_record())
+    first = harness.report(tmp_path)
+    assert harness.report(tmp_path, stats=True).startswith(first)  # the name stays the function, not the module

@@ -66,7 +66,9 @@ def test_mean_std_and_counts_over_seeds():
     assert row["samples_per_s"] == pytest.approx(1001.0)
     assert row["step_ms"] == pytest.approx(3.0)  # median of the runs' median step times
     text = render(summary, "simple")
-    assert f"{statistics.fmean(accs):.3f} ± {statistics.stdev(accs):.3f}" in text
+    half_width = 4.3027 * statistics.stdev(accs) / 3**0.5  # t(0.975, 2) * s / sqrt(n)
+    assert row["ci95"] == pytest.approx(half_width, rel=1e-4)
+    assert f"{statistics.fmean(accs):.3f} ± {half_width:.3f}" in text
     assert "peak MiB (CPU RSS growth)" in text
 
 

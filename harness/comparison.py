@@ -1,0 +1,430 @@
+"""Two results directories -> per-cell changes -> regressions: what ``harness compare`` gates CI on.
+
+A cell of BASE matches a cell of NEW when their configs are equal except for
+the seed. Config fields that only one side's records have (a field added or
+dropped between harness versions) are left out of the match and named, so an
+upgrade does not silently turn every cell one-sided. The device is part of a
+cell but checked apart: the same config on different hardware is a device
+mismatch, refused unless allowed, because speed and memory measured on two
+machines say nothing about a change of code.
+
+For each matched cell, the test metric (better as its ``metric_mode`` says),
+training samples/s (higher is better) and peak memory (lower is better) are
+compared. A change is a regression only when it is worse by more than the
+relative threshold and, where both sides have two or more runs, beyond the
+noise of the seeds: the test of :func:`harness.stats.difference_test`
+(Welch's by default) gives p < alpha. With one run on a side only the
+threshold applies, and the row says so. A cell with ok runs in BASE and none
+in NEW is a regression too: a crash is worse than any slowdown.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+from harness.errors import ConfigError, HarnessError
+from harness.stats import ALPHA, BOOTSTRAP, WELCH, Estimate, Significance, difference_test, estimate
+
+DEFAULT_THRESHOLD = 0.05
+#: The quantity of the one change a cell gets when a side has no ok run to measure.
+OK_RUNS = "ok runs"
+
+#: Verdicts of a :class:`Change`.
+REGRESSION, IMPROVED, NOISE, UNCHANGED, NOT_COMPARED = "regression", "improved", "within noise", "unchanged", "n/a"
+
+
+class DeviceMismatchError(HarnessError):
+    """Matched cells ran on different devices and the caller did not allow comparing across hardware."""
+
+
+def compare_formats() -> list[str]:
+    """What ``harness compare --format`` takes: every table format, and ``json`` for machines."""
+    from harness.report import formats
+
+    return sorted({*formats(), "json"})
+
+
+def check_compare_format(fmt: str) -> str:
+    if fmt not in compare_formats():
+        raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(compare_formats())}")
+    return fmt
+
+
+@dataclass(frozen=True)
+class Change:
+    """One quantity of one matched cell, BASE against NEW, with the verdict and why."""
+
+    cell: str
+    quantity: str
+    better: str
+    base: Estimate
+    new: Estimate
+    relative: float
+    test: Significance
+    verdict: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceMismatch:
+    cell: str
+    base_device: str | None
+    new_device: str | None
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare_dirs`: every change, the cells only one side has, and what could not be matched."""
+
+    base: Path
+    new: Path
+    threshold: float
+    alpha: float
+    test: str
+    changes: list[Change] = field(default_factory=list)
+    only_base: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+    device_mismatches: list[DeviceMismatch] = field(default_factory=list)
+    unmatched_fields: list[str] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == REGRESSION]
+
+    @property
+    def cells(self) -> int:
+        return len({c.cell for c in self.changes})
+
+    def frame(self):
+        """One row per change, then one per one-sided cell (verdict 'only in base'/'only in new')."""
+        import pandas as pd
+
+        rows = [
+            {
+                "cell": c.cell,
+                "quantity": c.quantity,
+                "better": c.better,
+                "base_mean": c.base.mean,
+                "base_ci95": c.base.ci,
+                "base_n": c.base.n,
+                "new_mean": c.new.mean,
+                "new_ci95": c.new.ci,
+                "new_n": c.new.n,
+                "relative_change": c.relative,
+                "p_value": c.test.p_value,
+                "test": c.test.method,
+                "verdict": c.verdict,
+                "note": c.note,
+            }
+            for c in self.changes
+        ]
+        rows += [{"cell": name, "verdict": "only in base"} for name in self.only_base]
+        rows += [{"cell": name, "verdict": "only in new"} for name in self.only_new]
+        columns = ["cell", "quantity", "better", "base_mean", "base_ci95", "base_n", "new_mean", "new_ci95", "new_n"]
+        return pd.DataFrame(rows, columns=[*columns, "relative_change", "p_value", "test", "verdict", "note"])
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready data (NaN and infinities as None)."""
+
+        def clean(value):
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [clean(v) for v in value]
+            return str(value) if isinstance(value, Path) else value
+
+        data = asdict(self)
+        data["problems"] = [{"path": str(p), "problem": text} for p, text in self.problems]
+        data["regressions"] = len(self.regressions)
+        return clean(data)
+
+    def render(self, fmt: str = "simple") -> str:
+        """The changes as a table (any tabulate format), CSV, or JSON, with the one-sided cells and a verdict line."""
+        check_compare_format(fmt)
+        if fmt == "json":
+            return json.dumps(self.as_dict(), indent=2)
+        if fmt == "csv":
+            return self.frame().to_csv(index=False).rstrip("\n")
+        from tabulate import tabulate
+
+        lines = []
+        if self.device_mismatches:
+            lines += [_mismatch_text(self.device_mismatches, allowed=True), ""]
+        rows = [
+            [
+                c.cell,
+                c.quantity,
+                _value(c, c.base),
+                _value(c, c.new),
+                _relative(c.relative),
+                c.test.describe(),
+                c.verdict.upper() if c.verdict == REGRESSION else c.verdict,
+                c.note,
+            ]
+            for c in self.changes
+        ]
+        if rows:
+            headers = ["cell", "quantity", "base", "new", "change", "test", "verdict", "note"]
+            lines.append(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True))
+        else:
+            lines.append("no cell is in both directories")
+        for title, names in (("only in BASE", self.only_base), ("only in NEW", self.only_new)):
+            if names:
+                lines += ["", f"{title} ({len(names)}):", *(f"  {name}" for name in names)]
+        if self.unmatched_fields:
+            lines += ["", f"config fields only one side has, left out of the match: {', '.join(self.unmatched_fields)}"]
+        lines += ["", self.verdict_line()]
+        return "\n".join(lines)
+
+    def verdict_line(self) -> str:
+        count = len(self.regressions)
+        what = f"{count} regression{'s' if count != 1 else ''}" if count else "no regression"
+        return (
+            f"{what} in {self.cells} matched cell{'s' if self.cells != 1 else ''} "
+            f"(worse by more than {self.threshold:.0%} and, with 2+ runs a side, {self.test} p < {self.alpha:g})"
+        )
+
+
+def _value(change: Change, value: Estimate) -> str:
+    """'0.953 ± 0.004 (n=3)': the mean, its 95% CI half-width where there is one, and the runs behind it."""
+    from harness.report import format_metric, format_rate
+
+    if change.quantity == OK_RUNS:
+        return f"{value.mean:.0f}/{value.n}"
+    if value.n == 0:
+        return "-"
+    if change.quantity == "samples/s":
+        text = format_rate(value.mean) + ("" if math.isnan(value.ci) else f" ± {format_rate(value.ci)}")
+    elif change.quantity.startswith("peak MiB"):
+        text = f"{value.mean:.1f}" + ("" if math.isnan(value.ci) else f" ± {value.ci:.1f}")
+    else:
+        text = format_metric(value.mean, value.ci, change.better)
+    return f"{text} (n={value.n})"
+
+
+def _relative(relative: float) -> str:
+    if math.isnan(relative):
+        return ""
+    return f"{relative:+.1%}" if math.isfinite(relative) else ("+inf" if relative > 0 else "-inf")
+
+
+def _mismatch_text(mismatches: list[DeviceMismatch], allowed: bool) -> str:
+    pairs = Counter((m.base_device, m.new_device) for m in mismatches)
+    detail = "; ".join(f"BASE {b!r} vs NEW {n!r} ({count} cells)" for (b, n), count in pairs.items())
+    head = f"WARNING: DEVICES DIFFER: {detail}."
+    tail = (
+        " Throughput and memory from different hardware are not a code change; compared anyway as asked."
+        if allowed
+        else " Throughput and memory from different hardware say nothing about a code change;"
+        " pass --allow-device-mismatch (allow_device_mismatch=True) to compare anyway."
+    )
+    return head + tail
+
+
+# ---------------------------------------------------------------------------
+# Records -> cells -> matched pairs
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Cell:
+    config: dict
+    device: str | None
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict]:
+        return [r for r in self.records if r.get("status") == "ok"]
+
+    def values(self, name: str) -> list:
+        return [(r.get("results") or {}).get(name) for r in self.ok]
+
+
+def _load(directory) -> tuple[list[dict], list[tuple[Path, str]]]:
+    from harness.store import Store
+
+    if not Path(directory).is_dir():
+        raise HarnessError(f"{directory} is not a directory")
+    records, problems = Store(directory).load_all()
+    if not records:
+        raise HarnessError(f"no run records under {directory}")
+    return records, problems
+
+
+def _config(record: dict) -> dict:
+    return {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
+
+
+def _cells(records: list[dict], fields: set[str]) -> dict[tuple[str, str | None], _Cell]:
+    """(match key, device) -> cell, the match key being the config on ``fields``."""
+    cells: dict[tuple[str, str | None], _Cell] = {}
+    for record in records:
+        config = {k: v for k, v in _config(record).items() if k in fields}
+        device = (record.get("provenance") or {}).get("device")
+        key = json.dumps(config, sort_keys=True, default=str)
+        cells.setdefault((key, device), _Cell(config, device)).records.append(record)
+    return cells
+
+
+def _cell_names(cells: list[_Cell]) -> dict[int, str]:
+    """id(cell) -> 'mlp | digits | sgd | batch 64', plus the settings that tell apart cells sharing those labels."""
+    from harness.report import readable_names
+
+    entries = {}
+    for cell in cells:
+        c = cell.config
+        label = " | ".join(
+            str(c.get(f"{kind}_label") or c.get(kind) or "?") for kind in ("model", "dataset", "optimizer")
+        )
+        if c.get("batch_size") is not None:
+            label += f" | batch {c['batch_size']}"
+        entries[id(cell)] = (label, {**c, "device": cell.device})
+    return readable_names(entries)
+
+
+def _by_config(cells: dict) -> dict[str, dict[str | None, _Cell]]:
+    grouped: dict[str, dict[str | None, _Cell]] = {}
+    for (key, device), cell in cells.items():
+        grouped.setdefault(key, {})[device] = cell
+    return grouped
+
+
+def _pair(base: dict, new: dict) -> tuple[list[tuple[_Cell, _Cell]], list[_Cell], list[_Cell]]:
+    """Cells matched by config and device; a config on one device a side each is a (device-mismatched) pair too."""
+    pairs, only_base, only_new = [], [], []
+    base_configs, new_configs = _by_config(base), _by_config(new)
+    for key in dict.fromkeys([*base_configs, *new_configs]):
+        b, n = base_configs.get(key, {}), new_configs.get(key, {})
+        pairs += [(b[d], n[d]) for d in b if d in n]
+        left_b, left_n = [b[d] for d in b if d not in n], [n[d] for d in n if d not in b]
+        if len(left_b) == 1 and len(left_n) == 1:
+            pairs.append((left_b[0], left_n[0]))
+        else:
+            only_base += left_b
+            only_new += left_n
+    return pairs, only_base, only_new
+
+
+# ---------------------------------------------------------------------------
+# Pairs -> changes
+# ---------------------------------------------------------------------------
+
+
+def _relative_change(base: float, new: float) -> float:
+    if base == 0:
+        return 0.0 if new == 0 else math.copysign(math.inf, new)
+    return (new - base) / abs(base)
+
+
+def _judge(name, quantity, better, base_values, new_values, *, threshold, alpha, method) -> Change:
+    """The verdict for one quantity: worse beyond the threshold and beyond noise is a regression."""
+    note = ""
+    base, new = estimate(base_values), estimate(new_values)
+    if base.n == 0 or new.n == 0:
+        missing = "BASE" if base.n == 0 else "NEW"
+        nothing = Significance("none", math.nan, "not measured")
+        return Change(name, quantity, better, base, new, math.nan, nothing, NOT_COMPARED, f"not measured in {missing}")
+    relative = _relative_change(base.mean, new.mean)
+    worse = relative if better == "min" else -relative
+    test = difference_test(base_values, new_values, method)
+    if abs(worse) <= threshold:
+        verdict = UNCHANGED
+    elif test.tested and not test.significant(alpha):
+        verdict = NOISE
+    else:
+        verdict = REGRESSION if worse > 0 else IMPROVED
+        if not test.tested:
+            note = "fewer than 2 runs a side: threshold only, noise unknown"
+    return Change(name, quantity, better, base, new, relative, test, verdict, note)
+
+
+def _changes(name: str, base: _Cell, new: _Cell, threshold: float, alpha: float, method: str) -> list[Change]:
+    from harness.report import MEMORY_KINDS
+
+    if not base.ok or not new.ok:
+        none = Significance("none", math.nan, "")
+        statuses = Counter(r.get("status") for r in (new if base.ok else base).records)
+        detail = ", ".join(f"{count} {status}" for status, count in statuses.items())
+        if base.ok:
+            verdict, note = REGRESSION, f"no ok run in NEW ({detail}); BASE had {len(base.ok)}"
+        elif new.ok:
+            verdict, note = IMPROVED, f"no ok run in BASE ({detail}); NEW has {len(new.ok)}"
+        else:
+            verdict, note = NOT_COMPARED, "no ok run on either side"
+        # here the "mean" is the count of ok runs and n the count of runs: shown as 'ok/runs'
+        counts = (Estimate(len(base.ok), math.nan, len(base.records), math.nan),)
+        counts += (Estimate(len(new.ok), math.nan, len(new.records), math.nan),)
+        return [Change(name, OK_RUNS, "max", *counts, math.nan, none, verdict, note)]
+
+    runs = base.ok + new.ok
+    judge = partial(_judge, name, threshold=threshold, alpha=alpha, method=method)
+    metrics = {r.get("metric") for r in runs}
+    metric = f"test {metrics.pop()}" if len(metrics) == 1 else "test metric"
+    modes = {r.get("metric_mode") for r in runs}
+    if len(modes) == 1 and modes <= {"max", "min"}:
+        metric_change = judge(metric, modes.pop(), base.values("test_metric"), new.values("test_metric"))
+    else:
+        metric_change = _not_compared(name, metric, "metric_mode unknown or differs between the sides")
+    speed_change = judge("samples/s", "max", base.values("samples_per_s"), new.values("samples_per_s"))
+    kinds = {(r.get("results") or {}).get("memory_kind") for r in runs} - {None}
+    if len(kinds) > 1:  # CPU RSS growth against CUDA allocation: two different numbers
+        memory_change = _not_compared(name, "peak MiB", f"memory measured differently: {', '.join(sorted(kinds))}")
+    else:
+        quantity = f"peak MiB ({MEMORY_KINDS.get(k, k)})" if (k := next(iter(kinds), None)) else "peak MiB"
+        memory_change = judge(quantity, "min", base.values("peak_memory_mb"), new.values("peak_memory_mb"))
+    return [metric_change, speed_change, memory_change]
+
+
+def _not_compared(name: str, quantity: str, note: str) -> Change:
+    nothing, untested = estimate([]), Significance("none", math.nan, "")
+    return Change(name, quantity, "?", nothing, nothing, math.nan, untested, NOT_COMPARED, note)
+
+
+def compare_dirs(
+    base,
+    new,
+    threshold: float = DEFAULT_THRESHOLD,
+    allow_device_mismatch: bool = False,
+    alpha: float = ALPHA,
+    test: str = WELCH,
+) -> Comparison:
+    """Match the cells of two results directories and judge every change (see the module docstring).
+
+    Raises HarnessError for a directory without records or a bad threshold, and
+    :class:`DeviceMismatchError` when matched cells ran on different devices
+    unless ``allow_device_mismatch``; then the mismatches are in the result.
+    """
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold >= 0):
+        raise ConfigError(f"threshold must be a relative change >= 0 (0.05 is 5%), got {threshold!r}")
+    if test not in (WELCH, BOOTSTRAP):
+        raise ConfigError(f"unknown test {test!r}; use {WELCH} or {BOOTSTRAP}")
+    base_records, base_problems = _load(base)
+    new_records, new_problems = _load(new)
+    base_fields = {k for r in base_records for k in _config(r)}
+    new_fields = {k for r in new_records for k in _config(r)}
+    shared = base_fields & new_fields
+    result = Comparison(Path(base), Path(new), threshold, alpha, test, problems=base_problems + new_problems)
+    result.unmatched_fields = sorted(base_fields ^ new_fields)
+
+    pairs, only_base, only_new = _pair(_cells(base_records, shared), _cells(new_records, shared))
+    names = _cell_names([b for b, _ in pairs] + only_base + only_new)
+    names.update({id(n): names[id(b)] for b, n in pairs})
+    result.device_mismatches = [
+        DeviceMismatch(names[id(b)], b.device, n.device) for b, n in pairs if b.device != n.device
+    ]
+    if result.device_mismatches and not allow_device_mismatch:
+        raise DeviceMismatchError(_mismatch_text(result.device_mismatches, allowed=False))
+    for b, n in sorted(pairs, key=lambda pair: names[id(pair[0])]):
+        result.changes += _changes(names[id(b)], b, n, threshold, alpha, test)
+    result.only_base = sorted(names[id(c)] for c in only_base)
+    result.only_new = sorted(names[id(c)] for c in only_new)
+    return result
