@@ -246,7 +246,7 @@ class _Worker:
         with _child_environment(environment), _sigint_blocked():
             self.process.start()
         child_end.close()  # the child holds the only other end: its death closes the pipe
-        self.ready = False  # it has loaded its plugins
+        self.ready = False  # it has loaded its plugins and torch: a death from now on is a crash, not a failed start
         self.lost = False  # a send to it failed: it is dead or dying
         self.config = None  # the run it holds
         self.started_at = None

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import harness
 from harness.api import load_registry
 from harness.cli import main
 from harness.errors import ConfigError, LaunchError
-from harness.launch import _death, cpu_cores
+from harness.launch import _death, cpu_cores, default_jobs, visible_gpus
 from harness.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -52,19 +53,38 @@ def _gone(pids, timeout: float = 20.0) -> bool:
 
 
 @pytest.fixture(scope="module")
-def pooled(tmp_path_factory, registry):
-    """Four tiny runs through two workers, as `harness run -j 2` does."""
+def pooled(tmp_path_factory, test_registry):
+    """Four tiny runs through two workers, as `harness run -j 2` does, on a machine that shows two GPUs.
+
+    ``envprobe`` runs fail on purpose, naming the thread count and GPU their worker was started with;
+    they come first in the grid, so each worker gets one of them.
+    """
     out = tmp_path_factory.mktemp("pooled")
-    return out, harness.run(output=out, registry=registry, models="logreg", jobs=2, **{**TINY, "seeds": 4})
+    outside = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    os.environ["CUDA_VISIBLE_DEVICES"] = "7,9"  # not real devices: torch sees none, so the runs stay on the CPU
+    try:
+        result = harness.run(
+            output=out, registry=test_registry, models="envprobe,logreg", jobs=2, **{**TINY, "seeds": 2}
+        )
+    finally:
+        os.environ.pop("CUDA_VISIBLE_DEVICES")
+        if outside["CUDA_VISIBLE_DEVICES"] is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = outside["CUDA_VISIBLE_DEVICES"]
+    assert {name: os.environ.get(name) for name in outside} == outside  # the parent's own environment is untouched
+    return out, result
 
 
 def test_runs_train_in_two_worker_processes_that_are_reused(pooled):
     out, result = pooled
-    assert [r["status"] for r in result.records] == ["ok"] * 4
+    assert sorted((r["config"]["model"], r["status"]) for r in result.records) == [
+        ("envprobe", "failed"),
+        ("envprobe", "failed"),
+        ("logreg", "ok"),
+        ("logreg", "ok"),
+    ]
     pids = [r["provenance"]["pid"] for r in result.records]
     assert os.getpid() not in pids
     assert len(set(pids)) == 2  # two workers for four runs: each trained more than one
-    assert sorted(r["config"]["seed"] for r in result.records) == [0, 1, 2, 3]
     store = Store(out)
     assert all(store.read(r["key"]) == r for r in result.records)  # stored as they came back
 
@@ -74,6 +94,18 @@ def test_cpu_threads_are_split_across_workers(pooled):
     threads = max(1, cpu_cores() // 2)
     assert {r["provenance"]["threads"] for r in result.records} == {threads}
     assert all(r["provenance"]["device"].endswith(f"({threads} threads)") for r in result.records)
+    probes = [r["reason"] for r in result.records if r["config"]["model"] == "envprobe"]
+    assert all(f"OMP_NUM_THREADS={threads} " in reason for reason in probes)  # set before torch was imported
+
+
+def test_each_worker_sees_one_gpu_of_its_own(pooled):
+    _, result = pooled
+    gpu_of = {}  # worker pid -> the CUDA_VISIBLE_DEVICES it was started with
+    for record in result.records:
+        if record["config"]["model"] == "envprobe":
+            seen = re.search(r"CUDA_VISIBLE_DEVICES=(\S+)", record["reason"]).group(1)
+            assert gpu_of.setdefault(record["provenance"]["pid"], seen) == seen
+    assert sorted(gpu_of.values()) == ["7", "9"]  # two workers, one GPU each
 
 
 def test_no_worker_outlives_the_sweep(pooled):
@@ -84,7 +116,7 @@ def test_no_worker_outlives_the_sweep(pooled):
 
 def test_a_workers_record_has_the_shape_of_an_inline_one(pooled, registry, tmp_path):
     _, result = pooled
-    pooled_record = next(r for r in result.records if r["config"]["seed"] == 0)
+    pooled_record = next(r for r in result.records if r["config"]["model"] == "logreg" and r["config"]["seed"] == 0)
     (inline,) = harness.run(launcher="inline", output=tmp_path, registry=registry, models="logreg", **TINY).records
     assert inline["provenance"]["pid"] == os.getpid()
     assert inline["key"] == pooled_record["key"] and inline["config"] == pooled_record["config"]
@@ -122,6 +154,16 @@ def test_a_worker_killed_mid_run_gives_a_crashed_record_and_the_sweep_goes_on(tm
     again = {r["config"]["model"]: r for r in second.records}
     assert again["killed"]["status"] == "ok" and again["killed"]["key"] == killed["key"]
     assert again["logreg"] == fine
+
+
+@pytest.mark.parametrize(
+    "listed, expected",
+    [("0,1,2", ["0", "1", "2"]), ("GPU-a1,GPU-b2", ["GPU-a1", "GPU-b2"]), ("1,-1,2", ["1"]), ("", []), ("3", ["3"])],
+)
+def test_gpus_to_pin_workers_to_follow_cuda_visible_devices(monkeypatch, listed, expected):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", listed)
+    assert visible_gpus() == expected
+    assert default_jobs() == max(1, len(expected))  # one worker per GPU when there are several, else one
 
 
 @pytest.mark.parametrize("exitcode, how", [(-9, "signal SIGKILL"), (-11, "signal SIGSEGV"), (3, "exit code 3")])
