@@ -6,6 +6,7 @@ command line does, without printing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import warnings
@@ -79,6 +80,8 @@ def run(
     rerun: bool = False,
     registry=None,
     on_event: Callable[..., None] | None = None,
+    launcher: str = "local",
+    jobs: int | None = None,
     **settings,
 ) -> SweepResult:
     """Expand the grid, train every cell not already finished, store one record per run.
@@ -86,11 +89,16 @@ def run(
     ``settings`` are suite keys (``models``, ``datasets``, ``optimizers``,
     ``seeds``, ``max_epochs``, ...). Records land in ``output`` (default
     ``results/<suite name>``); a cell whose record is already final is reused
-    unless ``rerun``. ``on_event(kind, **data)`` observes progress.
+    unless ``rerun``. ``launcher`` is ``"local"`` (``jobs`` persistent worker
+    processes; default one, or one per GPU when there are several) or
+    ``"inline"`` (this process). ``on_event(kind, **data)`` observes progress.
     """
+    from harness.launch import make_launcher
+
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
     registry = registry or load_registry(plugins, blocked)
+    pool = make_launcher(launcher, registry, suite=suite.name, jobs=jobs)
     runs, skipped = expand(suite, registry)
     if not runs:
         raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
@@ -107,22 +115,21 @@ def run(
             result.reused += 1
         else:
             todo.append(config)
-    emit("plan", total=len(runs), todo=len(todo), reused=result.reused, output=store.root)
+    workers = pool.size(len(todo))
+    emit("plan", total=len(runs), todo=len(todo), reused=result.reused, output=store.root, workers=workers)
 
-    from harness.launch import InlineLauncher
-
-    launcher = InlineLauncher(registry, suite=suite.name)
-    position = {"index": result.reused}
+    numbers: dict[str, int] = {}  # run key -> its place in the sweep, given when it starts
 
     def on_start(config):
-        position["index"] += 1
-        emit("start", index=position["index"], total=len(runs), config=config)
+        numbers[config.key()] = result.reused + len(numbers) + 1
+        emit("start", index=numbers[config.key()], total=len(runs), config=config)
 
-    for config, record in launcher.map(todo, on_start=on_start):
-        path = store.write(record)
-        result.records.append(record)
-        emit("done", index=position["index"], total=len(runs), config=config, record=record, path=path)
-        _notify_record_written(registry, record, path)
+    with contextlib.closing(pool.map(todo, on_start=on_start)) as finished:  # closed at once on Ctrl-C
+        for config, record in finished:
+            path = store.write(record)
+            result.records.append(record)
+            emit("done", index=numbers[config.key()], total=len(runs), config=config, record=record, path=path)
+            _notify_record_written(registry, record, path)
     return result
 
 

@@ -24,6 +24,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _jobs(text: str) -> int:
+    """-j N: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of workers of at least 1, got {text!r}")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("plugins")
     group.add_argument(
@@ -88,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="DataLoader worker processes for datasets that are not tensors (default: 0 on CPU, up to 4 on GPU)",
+    )
+    execution = run.add_argument_group("execution")
+    execution.add_argument(
+        "--launcher",
+        choices=("inline", "local"),
+        default="local",
+        help="local (default): persistent worker processes; inline: every run in this process (easiest to debug)",
+    )
+    execution.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="runs side by side, in N local workers sharing the CPU cores "
+        "(default: one per GPU when there are several, else 1)",
     )
     out = run.add_argument_group("output")
     out.add_argument("--output", help="results directory (default: results/<suite name>)")
@@ -253,31 +279,52 @@ def cmd_plugins(args) -> int:
     return 0
 
 
-def _progress(kind, **data) -> None:
-    out = sys.stderr
-    if kind == "skip":
-        print(f"skip {data['model']} x {data['dataset']}: {data['reason']}", file=out)
-    elif kind == "plan":
-        reused = f", {data['reused']} already done" if data["reused"] else ""
-        print(f"{data['total']} runs ({data['todo']} to train{reused}) -> {data['output']}", file=out)
-    elif kind == "start":
+class _Progress:
+    """Prints a sweep's progress to stderr: '[i/N] run ... ok' one run after another.
+
+    When several runs train at once, a run's line is printed whole when it
+    finishes, so lines never interleave.
+    """
+
+    def __init__(self):
+        self.side_by_side = False
+
+    def __call__(self, kind, **data) -> None:
+        out = sys.stderr
+        if kind == "skip":
+            print(f"skip {data['model']} x {data['dataset']}: {data['reason']}", file=out)
+        elif kind == "plan":
+            reused = f", {data['reused']} already done" if data["reused"] else ""
+            workers = data.get("workers", 1)
+            self.side_by_side = workers > 1
+            side = f", {workers} at a time" if self.side_by_side else ""
+            print(f"{data['total']} runs ({data['todo']} to train{reused}{side}) -> {data['output']}", file=out)
+        elif kind == "start" and not self.side_by_side:
+            print(f"{self._run(data)} ...", end="", file=out, flush=True)
+        elif kind == "done":
+            prefix = f"{self._run(data)} ..." if self.side_by_side else ""
+            print(f"{prefix}{_outcome(data['record'])}", file=out, flush=True)
+
+    @staticmethod
+    def _run(data) -> str:
         config = data["config"]
         width = len(str(data["total"]))
         name = f"{config.model_label} | {config.dataset_label} | {config.optimizer_label} | seed {config.seed}"
-        print(f"[{data['index']:>{width}}/{data['total']}] {name} ...", end="", file=out, flush=True)
-    elif kind == "done":
-        record = data["record"]
-        results = record.get("results", {})
-        if record["status"] == "ok":
-            rate = results.get("samples_per_s")
-            detail = (
-                f" {record['metric']} {results.get('test_metric', float('nan')):.4f}, {rate:,.0f} samples/s,"
-                if rate
-                else f" {record['metric']} {results.get('test_metric')},"
-            )
-            print(f" ok{detail} {results.get('wall_time_s', 0):.2f}s", file=out, flush=True)
-        else:
-            print(f" {record['status']}: {record['reason']}", file=out, flush=True)
+        return f"[{data['index']:>{width}}/{data['total']}] {name}"
+
+
+def _outcome(record: dict) -> str:
+    """' ok accuracy 0.9500, 12,345 samples/s, 1.23s' or ' crashed: reason'."""
+    results = record.get("results", {})
+    if record["status"] != "ok":
+        return f" {record['status']}: {record['reason']}"
+    rate = results.get("samples_per_s")
+    detail = (
+        f" {record['metric']} {results.get('test_metric', float('nan')):.4f}, {rate:,.0f} samples/s,"
+        if rate
+        else f" {record['metric']} {results.get('test_metric')},"
+    )
+    return f" ok{detail} {results.get('wall_time_s', 0):.2f}s"
 
 
 def cmd_run(args) -> int:
@@ -305,6 +352,7 @@ def cmd_run(args) -> int:
     }
     from harness.errors import ConfigError
     from harness.report import BINARY_FORMATS, check_format
+    from harness.store import FINAL_STATUSES
 
     if check_format(args.format) in BINARY_FORMATS:  # checked before anything trains
         raise ConfigError(
@@ -313,11 +361,18 @@ def cmd_run(args) -> int:
     registry = _registry(args)
     _warn_unavailable(registry)
     result = api.run(
-        args.suite, output=args.output, rerun=args.rerun, registry=registry, on_event=_progress, **settings
+        args.suite,
+        output=args.output,
+        rerun=args.rerun,
+        registry=registry,
+        on_event=_Progress(),
+        launcher=args.launcher,
+        jobs=args.jobs,
+        **settings,
     )
     print(result.table(args.format))
     print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
-    return 1 if any(r["status"] not in ("ok", "diverged") for r in result.records) else 0
+    return 1 if any(r["status"] not in FINAL_STATUSES for r in result.records) else 0
 
 
 def cmd_report(args) -> int:

@@ -21,6 +21,10 @@ class DuplicateNameError(HarnessError):
     """Two plugins claim the same name, so neither can be picked silently."""
 
 
+class LaunchError(HarnessError):
+    """A worker process that could not start (its plugins would not load, or it died while starting)."""
+
+
 def did_you_mean(name: str, candidates) -> str:
     """' (did you mean: a, b?)' for the close matches of ``name``, or ''."""
     close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)

@@ -1,13 +1,44 @@
-"""Where runs execute. Today: in this process, one after another.
+"""Where runs execute: in this process, or in a pool of persistent local worker processes.
 
 A launcher takes run configs and yields ``(config, record)`` as each run
 finishes; the caller stores records as they arrive, so an interrupted sweep
 keeps everything that finished.
+
+The local pool exists because a sweep's fixed costs belong to a process, not
+to a run: importing torch and Lightning, loading plugins, warming up kernels.
+Each worker pays them once and then trains cell after cell, and several
+workers train side by side, sharing the CPU cores (or one GPU each). Workers
+are started with ``spawn``, which is safe with torch's thread pools and CUDA.
+A pluggy manager cannot cross a process boundary, so a worker rebuilds the
+registry from the arguments that built the parent's (its ``origin``).
+
+Nothing here imports torch: the parent of a pool never needs it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from harness.errors import ConfigError, LaunchError
+
+LAUNCHERS = ("inline", "local")
+
+#: How often a worker checks that the process that started it is still there.
+PARENT_POLL_S = 0.5
+#: How long a worker gets to exit on its own after the sweep, or after SIGTERM, before it is killed.
+EXIT_GRACE_S = 5.0
 
 
 class InlineLauncher:
@@ -19,6 +50,10 @@ class InlineLauncher:
         self.registry = registry
         self.suite = suite
 
+    def size(self, runs: int) -> int:
+        """How many runs train at the same time."""
+        return 1
+
     def map(self, runs: Iterable, on_start: Callable | None = None) -> Iterator[tuple]:
         from harness.runner import execute  # Lightning is imported only when something trains
 
@@ -26,3 +61,362 @@ class InlineLauncher:
             if on_start is not None:
                 on_start(config)
             yield config, execute(config, self.registry, suite=self.suite)
+
+
+def make_launcher(name: str, registry, suite: str | None = None, jobs: int | None = None):
+    """The launcher called ``name``; a ConfigError naming the allowed ones (or a bad ``jobs``) before any work."""
+    if name not in LAUNCHERS:
+        raise ConfigError(f"unknown launcher {name!r}; allowed: {', '.join(LAUNCHERS)}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"jobs must be a whole number of at least 1, not {jobs!r}")
+    if name == "inline":
+        if jobs is not None and jobs > 1:
+            raise ConfigError(f"the inline launcher trains one run at a time; {jobs} jobs need the local launcher")
+        return InlineLauncher(registry, suite)
+    return LocalLauncher(registry, suite, jobs)
+
+
+# ---------------------------------------------------------------------------
+# The machine: cores and GPUs, found without importing torch
+# ---------------------------------------------------------------------------
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices a child process may be pinned to, as ``CUDA_VISIBLE_DEVICES`` entries.
+
+    Read from ``CUDA_VISIBLE_DEVICES`` when set (CUDA stops at the first
+    invalid entry, so do we), else from the ``/dev/nvidiaN`` device nodes,
+    which a container only has for the GPUs it was given.
+    """
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        entries = []
+        for entry in (item.strip() for item in listed.split(",")):
+            if not entry or entry.startswith("-"):
+                break
+            entries.append(entry)
+        return entries
+    nodes = [path for path in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", path.name)]
+    return [str(index) for index in range(len(nodes))]
+
+
+def default_jobs() -> int:
+    """One worker per GPU when there are several; otherwise one worker that gets every core."""
+    gpus = visible_gpus()
+    return len(gpus) if len(gpus) > 1 else 1
+
+
+# ---------------------------------------------------------------------------
+# The worker process
+# ---------------------------------------------------------------------------
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Exit as soon as the parent is gone (even SIGKILLed mid-run), so no sweep leaves orphans behind."""
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
+
+
+def _whereabouts(config, threads: int) -> dict:
+    """Where this process will train ``config``, so a record can say so even if the process dies."""
+    from harness.provenance import device_name
+    from harness.runner import resolve_device
+
+    where = {"pid": os.getpid(), "threads": threads}
+    try:
+        device = resolve_device(config.accelerator)
+        where.update(device=device_name(device), accelerator=device.type)
+    except Exception:  # execute() records why the device is unusable
+        pass
+    return where
+
+
+def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int) -> None:
+    """A worker's life: build the registry once, then train each config received until told to stop.
+
+    Messages to the parent: ``("loaded", plugin names)`` and ``("ready", None)``
+    once, or ``("error", why)``; then per run ``("began", whereabouts)`` and
+    ``("done", record)``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _exit_with_parent(parent_pid)
+    try:
+        from harness.registry import Registry
+
+        registry = Registry(origin.load())  # before torch: a registry that cannot be rebuilt fails in a second
+        conn.send(("loaded", sorted(info.name for info in registry.plugins.available())))
+        import torch
+
+        torch.set_num_threads(threads)
+        from harness.runner import execute
+    except BaseException as exc:
+        from harness.manager import _short_error
+
+        conn.send(("error", _short_error(exc)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            config = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            config = None
+        if config is None:
+            break
+        conn.send(("began", _whereabouts(config, threads)))
+        conn.send(("done", execute(config, registry, suite=suite)))
+    # Skip the interpreter's teardown of torch (about a second): nothing is left to save.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+# ---------------------------------------------------------------------------
+# The pool, seen from the parent
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _child_environment(values: dict[str, str]):
+    """Set environment variables for a child about to start, and put the parent's back afterwards.
+
+    They must be in place before the child imports torch (``OMP_NUM_THREADS``,
+    ``CUDA_VISIBLE_DEVICES``), which may happen before any worker code runs.
+    """
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Start children with SIGINT blocked until they ignore it, so Ctrl-C during their start-up cannot hit them.
+
+    A signal that arrives meanwhile stays pending for the parent and is delivered when this ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _death(exitcode: int | None) -> str:
+    """'signal SIGKILL' or 'exit code 3': how a worker ended."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class _Worker:
+    """One worker process, its end of the pipe, and the run it holds."""
+
+    def __init__(self, context, slot: int, environment: dict[str, str], args: tuple):
+        self.slot = slot
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child_end, *args), name=f"harness-worker-{slot}", daemon=False
+        )
+        with _child_environment(environment), _sigint_blocked():
+            self.process.start()
+        child_end.close()  # the child holds the only other end: its death closes the pipe
+        self.ready = False  # it has loaded its plugins and torch: a death from now on is a crash, not a failed start
+        self.lost = False  # a send to it failed: it is dead or dying
+        self.config = None  # the run it holds
+        self.started_at = None
+        self.whereabouts: dict = {}
+
+    def hand(self, config) -> bool:
+        """Give it ``config`` to train; False when it can no longer be reached."""
+        try:
+            self.conn.send(config)
+        except OSError:
+            self.lost = True
+            return False
+        self.config, self.started_at, self.whereabouts = config, datetime.now(timezone.utc), {}
+        return True
+
+    def messages(self) -> Iterator[tuple]:
+        """Everything the worker has sent so far; stops at the end of the pipe."""
+        while True:
+            try:
+                if not self.conn.poll():
+                    return
+                yield self.conn.recv()
+            except (EOFError, OSError):
+                return
+
+    def stop(self) -> None:
+        """Ask an idle worker to exit once it has read everything sent before."""
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+
+    def bury(self) -> str:
+        """Reap a dead (or unreachable) worker; how it ended, e.g. 'signal SIGKILL'."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+        return _death(self.process.exitcode)
+
+
+class LocalLauncher:
+    """Trains cells in ``jobs`` persistent worker processes on this machine, started when runs arrive.
+
+    Each worker imports torch, loads the plugins and warms up once, then
+    trains cell after cell. CPU threads are split evenly across workers (many
+    more threads than cores makes CPU training many times slower); with
+    several GPUs, each worker sees one. A worker that dies mid-run gives that
+    run a ``crashed`` record and is replaced; the sweep goes on.
+    """
+
+    name = "local"
+
+    def __init__(self, registry, suite: str | None = None, jobs: int | None = None):
+        self.registry = registry
+        self.suite = suite
+        self.jobs = jobs or default_jobs()
+
+    def size(self, runs: int) -> int:
+        """How many workers ``runs`` runs get: never more than there are runs."""
+        return max(0, min(self.jobs, runs))
+
+    def map(self, runs: Iterable, on_start: Callable | None = None) -> Iterator[tuple]:
+        pending = deque(runs)
+        count = self.size(len(pending))
+        if not count:
+            return
+        threads = max(1, cpu_cores() // count)
+        gpus = visible_gpus()
+        pin = len(gpus) > 1 and all(str(config.devices) == "1" for config in pending)
+        context = multiprocessing.get_context("spawn")
+        args = (self.registry.plugins.origin, self.suite, os.getpid(), threads)
+
+        def start(slot: int) -> _Worker:
+            environment = {"OMP_NUM_THREADS": str(threads)}
+            if pin:
+                environment["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+            return _Worker(context, slot, environment, args)
+
+        def hand_out(worker: _Worker) -> None:
+            """The next pending run to ``worker``, or, when none is left, its notice to exit."""
+            worker.config = None
+            if not pending:
+                worker.stop()
+                return
+            config = pending.popleft()
+            if not worker.hand(config):
+                pending.appendleft(config)  # it never started; the worker's replacement takes it
+            elif on_start is not None:
+                on_start(config)
+
+        workers: list[_Worker] = []
+        completed = False
+        try:
+            for slot in range(count):
+                workers.append(start(slot))
+            for worker in workers:
+                hand_out(worker)
+            while busy := [worker for worker in workers if worker.config is not None or worker.lost]:
+                ready = [w.conn for w in busy if not w.lost] + [w.process.sentinel for w in busy]
+                wait(ready, timeout=0 if any(w.lost for w in busy) else None)
+                for worker in busy:
+                    # checked before reading, so everything it sent before it died is read below
+                    dead = worker.lost or not worker.process.is_alive()
+                    for kind, payload in worker.messages():
+                        if kind == "error":
+                            raise LaunchError(f"a worker process could not start: {payload}")
+                        if kind == "loaded":
+                            self._check_plugins(payload)
+                        elif kind == "ready":
+                            worker.ready = True
+                        elif kind == "began":
+                            worker.whereabouts = payload
+                        elif kind == "done":
+                            config, worker.config = worker.config, None
+                            yield config, payload
+                            hand_out(worker)  # after the yield: the caller sees a run finish before the next starts
+                    if not dead:
+                        continue
+                    how = worker.bury()
+                    if not worker.ready:
+                        raise LaunchError(
+                            f"a worker process died while starting ({how}); its error is printed above. Workers "
+                            "import the main module: from a script, call harness.run() under "
+                            "`if __name__ == '__main__':`, or use the inline launcher"
+                        )
+                    held, worker.config, worker.lost = worker.config, None, False
+                    replacement = start(worker.slot) if pending else None  # boots while the caller stores
+                    if replacement is not None:
+                        workers[workers.index(worker)] = replacement
+                    if held is not None:
+                        yield held, self._crashed(held, worker, how)
+                    if replacement is not None:
+                        hand_out(replacement)
+            completed = True
+        finally:
+            self._shut_down(workers, gently=completed)
+
+    def _check_plugins(self, loaded: list[str]) -> None:
+        """A worker must have every plugin the parent has; one registered by hand in-process cannot be rebuilt."""
+        missing = sorted({info.name for info in self.registry.plugins.available()} - set(loaded))
+        if missing:
+            raise LaunchError(
+                f"plugins {', '.join(missing)} are available here but not in a worker process (registered by "
+                "hand in this process, or changed on disk since?); load them with plugins=[PATH], or use the "
+                "inline launcher"
+            )
+
+    def _crashed(self, config, worker: _Worker, how: str) -> dict:
+        """The record of a run whose worker died under it: the runner's shape, status ``crashed``."""
+        from harness.provenance import run_provenance
+        from harness.store import new_record
+
+        record = new_record(config, self.suite)
+        record["status"] = "crashed"
+        record["reason"] = f"worker process died ({how}) while running this cell"
+        where = {"pid": worker.process.pid, **worker.whereabouts}
+        record["provenance"] = run_provenance(self.registry.plugins, config, worker.started_at, **where)
+        return record
+
+    @staticmethod
+    def _shut_down(workers: list[_Worker], gently: bool) -> None:
+        """Leave no worker behind: idle ones are told to exit, busy (interrupted) ones terminated, then killed."""
+        for worker in workers:
+            if gently:
+                worker.stop()
+            elif worker.process.is_alive():
+                worker.process.terminate()
+        deadline = time.monotonic() + EXIT_GRACE_S
+        for worker in workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()

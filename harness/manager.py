@@ -65,12 +65,29 @@ class _PluginManager(pluggy.PluginManager):
         return opts
 
 
+@dataclass(frozen=True)
+class PluginOrigin:
+    """The arguments that built a :class:`Plugins`: enough for another process to build the same one.
+
+    A pluggy manager holds live modules and cannot be pickled, so a worker
+    process gets this instead and calls :func:`load_plugins` itself.
+    """
+
+    paths: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+    entry_points: bool = True
+
+    def load(self) -> Plugins:
+        return load_plugins(self.paths, self.blocked, self.entry_points)
+
+
 @dataclass
 class Plugins:
     """A loaded PluginManager plus the facts about each plugin, usable or not."""
 
     pm: pluggy.PluginManager
     infos: dict[str, PluginInfo] = field(default_factory=dict)
+    origin: PluginOrigin = field(default_factory=PluginOrigin)
 
     def available(self) -> list[PluginInfo]:
         return [i for i in self.infos.values() if i.available]
@@ -174,7 +191,8 @@ def load_plugins(paths=(), blocked=(), entry_points: bool = True) -> Plugins:
     pm.add_hookspecs(hookspecs)
     for name in blocked:
         pm.set_blocked(name)
-    plugins = Plugins(pm)
+    origin = PluginOrigin(tuple(str(Path(p).expanduser().resolve()) for p in paths), tuple(blocked), entry_points)
+    plugins = Plugins(pm, origin=origin)
 
     if entry_points:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):

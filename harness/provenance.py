@@ -8,6 +8,7 @@ never mistaken for each other.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -77,4 +78,26 @@ def static_provenance() -> dict:
         "executable": sys.executable,
         "git_commit": commit,
         "git_dirty": dirty,
+    }
+
+
+def run_provenance(plugins, config, started, *, device=None, accelerator=None, threads=None, pid=None) -> dict:
+    """The provenance of one run: the process's static part plus where, when and by which process it ran.
+
+    ``device`` is :func:`device_name`'s text; ``pid`` defaults to this process,
+    so records show which worker ran them.
+    """
+    from datetime import datetime, timezone
+
+    return {
+        **static_provenance(),
+        "plugins": plugins.versions(),
+        "device": device,
+        "accelerator": accelerator,
+        "threads": threads,
+        "pid": os.getpid() if pid is None else pid,
+        "precision": config.precision,
+        "seed": config.seed,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

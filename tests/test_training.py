@@ -20,7 +20,9 @@ def _events():
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory, registry):
     out = tmp_path_factory.mktemp("mlp")
-    result = harness.run(output=out, registry=registry, models="mlp", optimizers="adam", target=0.5, **TINY)
+    result = harness.run(
+        launcher="inline", output=out, registry=registry, models="mlp", optimizers="adam", target=0.5, **TINY
+    )
     return out, result
 
 
@@ -81,13 +83,29 @@ def test_resume_skips_finished_cells_and_rerun_forces(mlp_run, registry):
     mtime = path.stat().st_mtime_ns
     seen, on_event = _events()
     again = harness.run(
-        output=out, registry=registry, models="mlp", optimizers="adam", target=0.5, on_event=on_event, **TINY
+        launcher="inline",
+        output=out,
+        registry=registry,
+        models="mlp",
+        optimizers="adam",
+        target=0.5,
+        on_event=on_event,
+        **TINY,
     )
     assert again.reused == 1 and not any(kind == "start" for kind, _ in seen)
     assert again.records == [json.loads(path.read_text())]
     assert path.stat().st_mtime_ns == mtime
 
-    forced = harness.run(output=out, registry=registry, models="mlp", optimizers="adam", target=0.5, rerun=True, **TINY)
+    forced = harness.run(
+        launcher="inline",
+        output=out,
+        registry=registry,
+        models="mlp",
+        optimizers="adam",
+        target=0.5,
+        rerun=True,
+        **TINY,
+    )
     assert forced.reused == 0
     # same seed, deterministic on CPU: the same accuracy again
     assert forced.records[0]["results"]["test_metric"] == first.records[0]["results"]["test_metric"]
@@ -105,7 +123,13 @@ def test_table_shows_measured_values(mlp_run):
 def test_failed_and_diverged_runs_are_recorded_and_sweep_goes_on(tmp_path, test_registry):
     seen, on_event = _events()
     result = harness.run(
-        output=tmp_path, registry=test_registry, models="boom,nan,logreg", optimizers="sgd", on_event=on_event, **TINY
+        launcher="inline",
+        output=tmp_path,
+        registry=test_registry,
+        models="boom,nan,logreg",
+        optimizers="sgd",
+        on_event=on_event,
+        **TINY,
     )
     by_model = {r["config"]["model"]: r for r in result.records}
     assert by_model["boom"]["status"] == "failed"
@@ -120,13 +144,21 @@ def test_failed_and_diverged_runs_are_recorded_and_sweep_goes_on(tmp_path, test_
     # resume: the diverged and ok cells are final; the failed one is tried again
     seen, on_event = _events()
     harness.run(
-        output=tmp_path, registry=test_registry, models="boom,nan,logreg", optimizers="sgd", on_event=on_event, **TINY
+        launcher="inline",
+        output=tmp_path,
+        registry=test_registry,
+        models="boom,nan,logreg",
+        optimizers="sgd",
+        on_event=on_event,
+        **TINY,
     )
     assert [data["config"].model for kind, data in seen if kind == "start"] == ["boom"]
 
 
 def test_model_with_its_own_lightning_module(tmp_path, test_registry):
-    result = harness.run(output=tmp_path, registry=test_registry, models="ownloop", optimizers="adam", **TINY)
+    result = harness.run(
+        launcher="inline", output=tmp_path, registry=test_registry, models="ownloop", optimizers="adam", **TINY
+    )
     (record,) = result.records
     assert record["status"] == "ok", record["traceback"]
     assert record["results"]["test_metric"] > 0.5
@@ -143,6 +175,7 @@ def test_lifecycle_hooks_observe_runs(tmp_path):
     observer = registry.plugins.pm.get_plugin("observer")
     with pytest.warns(UserWarning, match="harness_record_written failed"):
         result = harness.run(
+            launcher="inline",
             output=tmp_path,
             registry=registry,
             models="logreg",
@@ -161,6 +194,7 @@ def test_lifecycle_hooks_observe_runs(tmp_path):
 def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, registry):
     # lr=0 never changes the weights, so validation accuracy never improves after the first epoch
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         registry=registry,
         models="logreg",

@@ -274,6 +274,7 @@ def test_build_rejects_odd_bidirectional_width_and_unknown_attention(small_dates
 
 def test_seq2seq_learns_dates_end_to_end(registry, tmp_path):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         registry=registry,
         models="seq2seq[embedding_dim=32,hidden_size=64]",

@@ -377,6 +377,7 @@ def test_models_overfit_a_tiny_batch(build):
 
 def test_cnn_learns_digits_end_to_end(tmp_path, registry):
     result = harness.run(
+        launcher="inline",
         output=tmp_path,
         registry=registry,
         models="cnn",
@@ -400,6 +401,7 @@ def test_cnn_learns_a_tiny_fashion_mnist_end_to_end(tmp_path, registry, monkeypa
     write_idx_dataset(root / "fashion-mnist", 300, 100, gz=True)
     monkeypatch.setenv("HARNESS_DATA_ROOT", str(root))
     result = harness.run(
+        launcher="inline",
         output=tmp_path / "results",
         registry=registry,
         models="cnn",
