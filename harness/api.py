@@ -93,20 +93,45 @@ def run(
     processes; default one, or one per GPU when there are several) or
     ``"inline"`` (this process). ``on_event(kind, **data)`` observes progress.
     """
-    from harness.launch import make_launcher
-
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
     registry = registry or load_registry(plugins, blocked)
-    pool = make_launcher(launcher, registry, suite=suite.name, jobs=jobs)
     runs, skipped = expand(suite, registry)
     if not runs:
         raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
-    store = Store(Path(output) if output else DEFAULT_RESULTS / suite.name)
-    result = SweepResult(store.root, skipped=skipped)
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
+    output = Path(output) if output else DEFAULT_RESULTS / suite.name
+    result = run_configs(
+        runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
+        launcher=launcher, jobs=jobs,
+    )  # fmt: skip
+    result.skipped = skipped
+    return result
 
+
+def run_configs(
+    runs: list[RunConfig],
+    output: str | Path,
+    *,
+    registry,
+    suite_name: str | None = None,
+    rerun: bool = False,
+    on_event: Callable[..., None] | None = None,
+    launcher: str = "local",
+    jobs: int | None = None,
+) -> SweepResult:
+    """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
+
+    What :func:`run` does after expanding its grid; ``harness tune`` calls it
+    with the configs its search chose.
+    """
+    from harness.launch import make_launcher
+
+    emit = on_event or (lambda kind, **data: None)
+    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs)
+    store = Store(output)
+    result = SweepResult(store.root)
     todo: list[RunConfig] = []
     for config in runs:
         existing = None if rerun else store.read(config.key())

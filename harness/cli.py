@@ -18,7 +18,14 @@ TESTS = ("welch", "bootstrap")  # harness.stats, named here so --help needs no n
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line: 'harness run: error: ...'."""
+    """argparse, but a usage error is one line: 'harness run: error: ...', and no abbreviated options.
+
+    With abbreviations, ``harness tune --lr 0.1`` would silently mean ``--lr-grid 0.1``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -58,25 +65,31 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="harness", description="Benchmark deep-learning models, datasets and optimizers fairly.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    run = commands.add_parser("run", help="train the grid and print the table (default: the built-in suite)")
-    run.add_argument("suite", nargs="?", help="a TOML suite file (default: the built-in default suite)")
-    grid = run.add_argument_group("grid (comma lists; wildcards; NAME[key=value,...] overrides)")
+def _sweep_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> None:
+    """The options of a sweep, shared by ``run`` and ``tune`` (which searches the learning rate instead)."""
+    parser.add_argument("suite", nargs="?", help="a TOML suite file (default: the built-in default suite)")
+    grid = parser.add_argument_group("grid (comma lists; wildcards; NAME[key=value,...] overrides)")
     grid.add_argument("--models", "-m", help="e.g. 'mlp[hidden=[256,128]],logreg'")
     grid.add_argument("--datasets", "-d", help="e.g. 'digits'")
     grid.add_argument("--optimizers", "-o", help="e.g. 'sgd[momentum=0.9],adam' or 'sgd*'")
-    grid.add_argument("--seeds", type=int, help="number of seeds per cell (0..N-1)")
-    grid.add_argument("--lr", help="learning rate(s) for every optimizer, e.g. 0.1,0.01")
+    if tuning:
+        grid.add_argument(
+            "--lr-grid",
+            help="learning rates to try for every optimizer, e.g. 0.3,0.1,0.03 "
+            "(default: 0.1x, 0.3x, 1x, 3x and 10x each optimizer's own default)",
+        )
+        grid.add_argument("--search-seeds", type=int, default=1, help="seeds per learning rate in the search (1)")
+        grid.add_argument("--seeds", type=int, default=3, help="seeds of the final runs at the chosen rate (3)")
+    else:
+        grid.add_argument("--seeds", type=int, help="number of seeds per cell (0..N-1)")
+        grid.add_argument("--lr", help="learning rate(s) for every optimizer, e.g. 0.1,0.01")
     grid.add_argument(
         "--schedule",
         help="learning-rate schedule(s): constant (default), step, cosine, warmup_cosine, onecycle; "
         "e.g. 'cosine,warmup_cosine[warmup=0.1]'",
     )
     grid.add_argument("--batch-size", help="batch size(s), e.g. 64 or 32,128")
-    train = run.add_argument_group("training")
+    train = parser.add_argument_group("training")
     train.add_argument("--max-epochs", type=int)
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (-1: no limit)")
     train.add_argument("--accelerator", help="auto (default), cpu, cuda, mps")
@@ -87,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--target", type=float, help="record time until validation first reaches this metric value")
     train.add_argument("--warmup-steps", type=int, help="steps left out of throughput (default 5)")
-    speed = run.add_argument_group("speed")
+    speed = parser.add_argument_group("speed")
     speed.add_argument(
         "--compile", action="store_true", default=None, help="torch.compile the model (compile time reported apart)"
     )
@@ -100,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="DataLoader worker processes for datasets that are not tensors (default: 0 on CPU, up to 4 on GPU)",
     )
-    execution = run.add_argument_group("execution")
+    execution = parser.add_argument_group("execution")
     execution.add_argument(
         "--launcher",
         choices=("inline", "local"),
@@ -115,15 +128,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs side by side, in N local workers sharing the CPU cores "
         "(default: one per GPU when there are several, else 1)",
     )
-    out = run.add_argument_group("output")
-    out.add_argument("--output", help="results directory (default: results/<suite name>)")
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--output",
+        help="results directory (default: results/<suite name>"
+        + ("-tuned, holding search/ and final/)" if tuning else ")"),
+    )
     out.add_argument("--rerun", action="store_true", help="run again cells that already have a finished record")
     out.add_argument(
         "--format",
         default="simple",
         help="table format: any tabulate format (plain, github, latex, ...), csv (one row per run) or html",
     )
-    _common(run)
+    _common(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description="Benchmark deep-learning models, datasets and optimizers fairly.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train the grid and print the table (default: the built-in suite)")
+    _sweep_arguments(run)
+
+    tune = commands.add_parser(
+        "tune",
+        help="search a learning-rate grid per optimizer per workload on validation, then train the best with N seeds",
+    )
+    _sweep_arguments(tune, tuning=True)
 
     lister = commands.add_parser("list", help="list models, datasets and optimizers")
     lister.add_argument("kind", nargs="?", choices=list(KIND_ARGS), help="only this kind")
@@ -327,15 +358,14 @@ def _outcome(record: dict) -> str:
     return f" ok{detail} {results.get('wall_time_s', 0):.2f}s"
 
 
-def cmd_run(args) -> int:
-    import harness.api as api
-
-    settings = {
+def _settings(args) -> dict:
+    """The suite keys a sweep's options set (None: the suite file's or the default value)."""
+    return {
         "models": args.models,
         "datasets": args.datasets,
         "optimizers": args.optimizers,
         "seeds": args.seeds,
-        "lr": args.lr,
+        "lr": getattr(args, "lr", None),
         "schedules": args.schedule,
         "batch_size": args.batch_size,
         "max_epochs": args.max_epochs,
@@ -350,14 +380,23 @@ def cmd_run(args) -> int:
         "channels_last": args.channels_last,
         "loader_workers": args.loader_workers,
     }
+
+
+def _check_table_format(fmt: str) -> None:
     from harness.errors import ConfigError
     from harness.report import BINARY_FORMATS, check_format
+
+    if check_format(fmt) in BINARY_FORMATS:  # checked before anything trains
+        raise ConfigError(f"{fmt} is a binary format: write it with harness report --format {fmt} -o FILE")
+
+
+def cmd_run(args) -> int:
+    import harness.api as api
+
+    settings = _settings(args)
     from harness.store import FINAL_STATUSES
 
-    if check_format(args.format) in BINARY_FORMATS:  # checked before anything trains
-        raise ConfigError(
-            f"{args.format} is a binary format: write it with harness report --format {args.format} -o FILE"
-        )
+    _check_table_format(args.format)
     registry = _registry(args)
     _warn_unavailable(registry)
     result = api.run(
@@ -373,6 +412,49 @@ def cmd_run(args) -> int:
     print(result.table(args.format))
     print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
     return 1 if any(r["status"] not in FINAL_STATUSES for r in result.records) else 0
+
+
+def cmd_tune(args) -> int:
+    from harness.config import as_tuple
+    from harness.store import FINAL_STATUSES
+    from harness.tune import tune
+
+    _check_table_format(args.format)
+    lr_grid = as_tuple("lr-grid", args.lr_grid, float) if args.lr_grid else None
+    registry = _registry(args)
+    _warn_unavailable(registry)
+    progress = _Progress()
+
+    def on_event(kind, **data):
+        if kind == "phase":
+            print(f"\n{data['name']}: {data['detail']}", file=sys.stderr)
+        elif kind == "untunable":
+            config = data["config"]
+            print(f"no choice for {config.model_label} | {config.dataset_label} | {config.optimizer}: "
+                  f"{data['reason']}", file=sys.stderr)  # fmt: skip
+        else:
+            progress(kind, **data)
+
+    result = tune(
+        args.suite,
+        lr_grid=lr_grid,
+        search_seeds=args.search_seeds,
+        seeds=args.seeds,
+        output=args.output,
+        registry=registry,
+        on_event=on_event,
+        launcher=args.launcher,
+        jobs=args.jobs,
+        rerun=args.rerun,
+        **{k: v for k, v in _settings(args).items() if k not in ("seeds", "lr")},  # tune's own meaning
+    )
+    print(result.table(args.format))
+    print(
+        f"\nfinal records: {result.output / 'final'}; search: {result.output / 'search'}; "
+        f"choices: {result.output / 'tuning.json'}",
+        file=sys.stderr,
+    )
+    return 1 if any(r["status"] not in FINAL_STATUSES for r in result.final.records) else 0
 
 
 def cmd_report(args) -> int:
@@ -420,7 +502,14 @@ def cmd_compare(args) -> int:
     return 1 if result.regressions else 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report, "compare": cmd_compare}
+COMMANDS = {
+    "run": cmd_run,
+    "tune": cmd_tune,
+    "list": cmd_list,
+    "plugins": cmd_plugins,
+    "report": cmd_report,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

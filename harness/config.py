@@ -168,7 +168,7 @@ def label(name: str, overrides: dict) -> str:
     return f"{name}[{inner}]"
 
 
-def _as_tuple(key: str, value, kind) -> tuple:
+def as_tuple(key: str, value, kind) -> tuple:
     """A scalar, a list or a comma string -> a tuple of ``kind``."""
     if isinstance(value, str):
         value = [parse_value(v) for v in split_top_level(value)]
@@ -224,11 +224,11 @@ def make_suite(values: dict) -> Suite:
                     raise ConfigError(f"seeds: expected a positive count or a list of seeds, got {value!r}")
                 out[key] = tuple(range(value))
             else:
-                out[key] = _as_tuple(key, value, int)
+                out[key] = as_tuple(key, value, int)
         elif key == "lr":
-            out[key] = _as_tuple(key, value, float)
+            out[key] = as_tuple(key, value, float)
         elif key == "batch_size":
-            out[key] = _as_tuple(key, value, int)
+            out[key] = as_tuple(key, value, int)
         elif key in ("max_epochs", "warmup_steps"):
             out[key] = _positive_int(key, value) if key == "max_epochs" else _non_negative(key, value)
         elif key == "max_steps":
@@ -313,6 +313,17 @@ def _resolve_schedule(item: str) -> tuple[str, dict]:
                 f"parameters: {', '.join(sorted(allowed)) or 'none'}"
             )
     return name, overrides
+
+
+def optimizer_label(config: RunConfig, spec, params: dict) -> str:
+    """The label of ``config``'s optimizer with ``params``: 'adam[lr=0.003]', always naming the lr."""
+    overrides = {k: v for k, v in params.items() if k == "lr" or spec.defaults.get(k, _UNSET) != v}
+    schedule_defaults = SCHEDULES[config.schedule].defaults
+    schedule_overrides = {k: v for k, v in config.schedule_params.items() if schedule_defaults.get(k, _UNSET) != v}
+    return label(config.optimizer, overrides) + _schedule_suffix(config.schedule, schedule_overrides)
+
+
+_UNSET = object()
 
 
 def _schedule_suffix(schedule: str, overrides: dict) -> str:

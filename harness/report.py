@@ -31,7 +31,7 @@ MEMORY_KINDS = {"cpu_rss_growth": "CPU RSS growth", "cuda_max_allocated": "CUDA 
 DIVERGED = "diverged"
 
 #: Columns every runs frame has, even when no record carries them, so tables never hit a KeyError.
-RECORD_COLUMNS = ("key", "cell", "status", "reason", "suite", "task", "metric", "metric_mode", "synthetic")
+RECORD_COLUMNS = ("key", "cell", "status", "reason", "suite", "task", "metric", "metric_mode", "synthetic", "trials")
 CONFIG_COLUMNS = (
     "model",
     "dataset",
@@ -107,6 +107,7 @@ SUMMARY_COLUMNS = [
     "target",
     "time_to_target_s",
     "reached_target",
+    "trials",
     "device",
 ]
 
@@ -198,6 +199,7 @@ def _run_row(record: dict) -> dict:
         **{name: record.get(name) for name in RECORD_COLUMNS[2:]},
     }
     row["synthetic"] = bool(row["synthetic"])
+    row["trials"] = (record.get("tuning") or {}).get("trials")  # learning rates x seeds tried before this run
     row.update(_flat_config(record.get("config") or {}))
     if row["synthetic"] and "synthetic" not in str(row["dataset_label"]):
         row["dataset_label"] = f"{row['dataset_label']} (synthetic)"  # never mistaken for a real result
@@ -299,6 +301,7 @@ def _summary_row(group) -> dict:
         "target": _first(group["target"]),
         "time_to_target_s": statistics.fmean(reached) if reached else math.nan,
         "reached_target": len(reached),
+        "trials": _first(group["trials"]),
         "device": _first(group["device"]),
     }
 
@@ -550,6 +553,8 @@ def _text_columns(summary) -> list[tuple[str, object]]:
         metric_header += " (mean ± 95% CI)"
     columns.append((metric_header, metric_text))
     columns.append(("seeds", lambda r: str(r["n"])))
+    if summary["trials"].notna().any():  # tuned cells: how many search runs chose their learning rate
+        columns.append(("trials", lambda r: _integer(r["trials"])))
     if (summary["rank"] >= 2).any():  # some workload has cells to rank; alone in one, a rank says nothing
         columns.append(("rank", lambda r: _integer(r["rank"])))
     if summary["failed"].any():

@@ -1,0 +1,183 @@
+"""Learning-rate tuning with an equal budget: a grid per optimizer per workload, the best on validation, N seeds.
+
+Comparing optimizers at one learning rate each compares the learning rates as
+much as the optimizers. ``harness tune`` gives every optimizer on every
+workload the same budget: the same number of learning rates (a grid around
+the optimizer's own default, or one grid given for all), each trained with
+the same search seeds. The rate with the best mean *validation* metric wins
+(the test split is never looked at to choose), and is then trained with the
+final seeds. Final records carry a ``tuning`` entry (trials, grid, the chosen
+rate and every trial's score), so tables can say how many trials each entry
+got, and ``tuning.json`` lists every choice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness.config import RunConfig, expand, optimizer_label
+from harness.errors import ConfigError
+
+#: The default grid: these multiples of each optimizer's default learning rate (half-decade steps).
+DEFAULT_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass
+class Choice:
+    """What the search decided for one workload x optimizer (every other setting fixed)."""
+
+    config: RunConfig  # the search's seed-0 config at the chosen rate (None-free: only made when a rate won)
+    lr: float | None
+    scores: dict[float, float | None]  # lr -> mean best validation metric over the search seeds (None: no ok run)
+    metric: str | None
+    mode: str | None
+    trials: int
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.config.model_label,
+            "dataset": self.config.dataset_label,
+            "optimizer": self.config.optimizer,
+            "chosen_lr": self.lr,
+            "trials": self.trials,
+            "selected_on": f"mean best validation {self.metric}" if self.metric else None,
+            "scores": [{"lr": lr, "val_metric": score} for lr, score in self.scores.items()],
+        }
+
+
+@dataclass
+class TuneResult:
+    """Both phases of a tuning sweep and what was chosen in between."""
+
+    output: Path
+    search: object  # harness.api.SweepResult
+    final: object
+    choices: list[Choice] = field(default_factory=list)
+
+    def table(self, fmt: str = "simple") -> str:
+        return self.final.table(fmt)
+
+
+def grid_for(config: RunConfig, registry, lr_grid) -> list[float]:
+    """The rates to try: ``lr_grid`` when given, else :data:`DEFAULT_FACTORS` times the optimizer's default."""
+    if lr_grid:
+        return sorted({float(lr) for lr in lr_grid})
+    default = registry.get("optimizer", config.optimizer).spec.defaults.get("lr")
+    if not isinstance(default, (int, float)) or default <= 0:
+        raise ConfigError(f"optimizer {config.optimizer} declares no default lr; give the grid with --lr-grid")
+    return sorted({float(f"{default * factor:.3g}") for factor in DEFAULT_FACTORS})
+
+
+def at_rate(config: RunConfig, lr: float, seed: int, registry) -> RunConfig:
+    """``config`` trained at learning rate ``lr`` with ``seed``, labelled as the grid would label it."""
+    params = {**config.optimizer_params, "lr": lr}
+    spec = registry.get("optimizer", config.optimizer).spec
+    return replace(config, optimizer_params=params, optimizer_label=optimizer_label(config, spec, params), seed=seed)
+
+
+def _score(records: list[dict]) -> float | None:
+    """Mean best validation metric of the ok runs; None when none finished (a diverged rate never wins)."""
+    values = [r["results"].get("best_val_metric") for r in records if r.get("status") == "ok"]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return statistics.fmean(values) if len(values) == len(records) and values else None
+
+
+def choose(base: RunConfig, grid: list[float], by_key: dict[str, dict], search_seeds: int, registry) -> Choice:
+    """The rate whose search runs reached the best mean validation metric (every seed must have finished)."""
+    scores, metric, mode = {}, None, None
+    for lr in grid:
+        records = [by_key.get(at_rate(base, lr, seed, registry).key()) for seed in range(search_seeds)]
+        records = [r for r in records if r is not None]
+        scores[lr] = _score(records) if len(records) == search_seeds else None
+        for record in records:
+            metric, mode = metric or record.get("metric"), mode or record.get("metric_mode")
+    scored = [(lr, s) for lr, s in scores.items() if s is not None]
+    best = None
+    if scored:
+        best = (min if mode == "min" else max)(scored, key=lambda item: item[1])[0]
+    chosen = at_rate(base, best if best is not None else grid[0], 0, registry)
+    return Choice(chosen, best, scores, metric, mode, trials=len(grid) * search_seeds)
+
+
+def tune(
+    suite_file=None,
+    *,
+    lr_grid=None,
+    search_seeds: int = 1,
+    seeds: int = 3,
+    output=None,
+    registry=None,
+    plugins=(),
+    blocked=(),
+    on_event=None,
+    launcher: str = "local",
+    jobs: int | None = None,
+    rerun: bool = False,
+    **settings,
+) -> TuneResult:
+    """Search the learning-rate grid, pick per workload x optimizer on validation, rerun the pick with ``seeds``.
+
+    Records land in ``output/search`` and ``output/final`` (default
+    ``results/<suite name>-tuned``); both phases resume like ``harness run``.
+    """
+    from harness import api
+    from harness.store import Store
+
+    if search_seeds < 1 or seeds < 1:
+        raise ConfigError("--search-seeds and --seeds must be at least 1")
+    if settings.get("lr") is not None:
+        raise ConfigError("lr: tuning chooses the learning rate; give the rates to try with lr_grid (--lr-grid)")
+    emit = on_event or (lambda kind, **data: None)
+    suite = api.resolve_suite(suite_file, **settings)
+    registry = registry or api.load_registry(plugins, blocked)
+    base_runs, skipped = expand(replace(suite, seeds=(0,), lr=()), registry)
+    if not base_runs:
+        raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
+    root = Path(output) if output else api.DEFAULT_RESULTS / f"{suite.name}-tuned"
+    grids = {base.key(): grid_for(base, registry, lr_grid) for base in base_runs}
+    for model, dataset, reason in skipped:
+        emit("skip", model=model, dataset=dataset, reason=reason)
+
+    rates = len(grids[base_runs[0].key()])
+    emit("phase", name="search", detail=f"{rates} learning rate(s) x {search_seeds} seed(s) per optimizer and workload")
+    search_configs = [
+        at_rate(base, lr, seed, registry)
+        for base in base_runs
+        for lr in grids[base.key()]
+        for seed in range(search_seeds)
+    ]
+    common = {"registry": registry, "suite_name": suite.name, "launcher": launcher, "jobs": jobs, "rerun": rerun}
+    search = api.run_configs(search_configs, root / "search", on_event=on_event, **common)
+    by_key = {record["key"]: record for record in search.records}
+    choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]
+
+    final_configs = [replace(c.config, seed=seed) for c in choices if c.lr is not None for seed in range(seeds)]
+    for choice in choices:
+        if choice.lr is None:
+            emit("untunable", config=choice.config, reason="no learning rate of the grid finished every search seed")
+    final_store = Store(root / "final")
+    for config in final_configs:  # a search run at the chosen rate is already a final run: copy, don't retrain
+        if config.key() in by_key and not rerun and not final_store.is_finished(config.key()):
+            final_store.write(by_key[config.key()])
+    emit("phase", name="final", detail=f"{len(final_configs) // max(1, seeds)} choices x {seeds} seed(s)")
+    final = api.run_configs(final_configs, root / "final", on_event=on_event, **common)
+
+    tuning = {c.config.key(): c for c in choices if c.lr is not None}
+    for record in final.records:
+        choice = tuning.get(replace(RunConfig.from_dict(record["config"]), seed=0).key())
+        if choice is not None:
+            record["tuning"] = {
+                "trials": choice.trials,
+                "search_seeds": search_seeds,
+                "lr_grid": list(choice.scores),
+                "chosen_lr": choice.lr,
+                "selected_on": f"mean best validation {choice.metric}",
+                "scores": [{"lr": lr, "val_metric": s} for lr, s in choice.scores.items()],
+            }
+            final_store.write(record)
+    (root / "tuning.json").write_text(json.dumps([c.as_dict() for c in choices], indent=1) + "\n")
+    return TuneResult(root, search, final, choices)

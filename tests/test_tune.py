@@ -1,0 +1,128 @@
+"""harness tune: an equal learning-rate budget per optimizer, chosen on validation, rerun with N seeds."""
+
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.config import RunConfig
+from harness.report import runs_frame, summary_frame
+from harness.store import Store
+from harness.tune import DEFAULT_FACTORS, choose, grid_for, tune
+
+TINY = {"models": "logreg", "datasets": "digits", "max_epochs": 3, "launcher": "inline"}
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, registry):
+    out = tmp_path_factory.mktemp("tune")
+    return tune(output=out, registry=registry, optimizers="sgd,adam", seeds=2, **TINY)
+
+
+def _lr(record) -> float:
+    return record["config"]["optimizer_params"]["lr"]
+
+
+def test_every_optimizer_gets_the_same_grid_around_its_default(tuned, registry):
+    search = tuned.search.records
+    assert len(search) == 2 * len(DEFAULT_FACTORS) and all(r["status"] == "ok" for r in search)
+    for name in ("sgd", "adam"):
+        default = registry.get("optimizer", name).spec.defaults["lr"]
+        tried = sorted(_lr(r) for r in search if r["config"]["optimizer"] == name)
+        assert tried == pytest.approx(sorted(default * f for f in DEFAULT_FACTORS), rel=1e-2)
+
+
+def test_the_best_validation_score_wins_and_is_rerun_with_every_seed(tuned):
+    for name in ("sgd", "adam"):
+        search = [r for r in tuned.search.records if r["config"]["optimizer"] == name]
+        best = max(search, key=lambda r: r["results"]["best_val_metric"])  # chosen on validation, never test
+        final = [r for r in tuned.final.records if r["config"]["optimizer"] == name]
+        assert sorted(r["config"]["seed"] for r in final) == [0, 1]
+        assert {_lr(r) for r in final} == {_lr(best)}
+        for record in final:
+            assert record["tuning"]["trials"] == len(DEFAULT_FACTORS)
+            assert record["tuning"]["chosen_lr"] == _lr(best)
+            assert record["tuning"]["selected_on"] == "mean best validation accuracy"
+        seed0 = next(r for r in final if r["config"]["seed"] == 0)
+        assert seed0["key"] == best["key"] and seed0["provenance"] == best["provenance"]  # reused, not retrained
+    stored = Store(tuned.output / "final").load_all()[0]
+    assert len(stored) == 4 and all("tuning" in r for r in stored)  # the annotation is on disk too
+    choices = json.loads((tuned.output / "tuning.json").read_text())
+    assert {c["optimizer"] for c in choices} == {"sgd", "adam"} and all(len(c["scores"]) == 5 for c in choices)
+
+
+def test_the_table_says_how_many_trials_each_entry_got(tuned):
+    summary = summary_frame(runs_frame(tuned.final.records))
+    assert list(summary["trials"]) == [5, 5]
+    assert "trials" in tuned.table().splitlines()[0]
+
+
+def test_tuning_again_trains_nothing(tuned, registry):
+    plans = []
+    tune(
+        output=tuned.output,
+        registry=registry,
+        optimizers="sgd,adam",
+        seeds=2,
+        on_event=lambda kind, **data: plans.append(data["todo"]) if kind == "plan" else None,
+        **TINY,
+    )
+    assert plans == [0, 0]
+
+
+def _fake(config: RunConfig, score, mode="max", status="ok") -> dict:
+    return {
+        "key": config.key(),
+        "status": status,
+        "metric": "rmse" if mode == "min" else "accuracy",
+        "metric_mode": mode,
+        "results": {"best_val_metric": score},
+    }
+
+
+def test_choose_follows_the_metric_mode_and_skips_rates_that_failed(registry):
+    from harness.tune import at_rate
+
+    base = RunConfig(model="mlp_regressor", dataset="diabetes", optimizer="adam", seed=0)
+    grid = [0.001, 0.01, 0.1]
+    scores = {0.001: [60.0, 62.0], 0.01: [55.0, 57.0], 0.1: [10.0, None]}  # 0.1 diverged on seed 1
+    by_key = {}
+    for lr, values in scores.items():
+        for seed, value in enumerate(values):
+            config = at_rate(base, lr, seed, registry)
+            by_key[config.key()] = _fake(config, value, "min", "ok" if value is not None else "diverged")
+    choice = choose(base, grid, by_key, search_seeds=2, registry=registry)
+    assert choice.lr == 0.01 and choice.scores == {0.001: 61.0, 0.01: 56.0, 0.1: None} and choice.trials == 6
+    assert choice.config.optimizer_label == "adam[lr=0.01]"
+
+
+def test_an_explicit_grid_is_used_as_given(registry):
+    base = RunConfig(model="logreg", dataset="digits", optimizer="sgd", seed=0)
+    assert grid_for(base, registry, [0.3, 0.01, 0.3]) == [0.01, 0.3]
+
+
+def test_tune_from_the_command_line(tmp_path, capsys):
+    args = ["tune", "-m", "logreg", "-d", "digits", "-o", "sgd", "--lr-grid", "0.3,0.01", "--seeds", "2"]
+    assert main([*args, "--max-epochs", "2", "--launcher", "inline", "--output", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    header = captured.out.splitlines()[0]
+    assert "trials" in header and "sgd[lr=" in captured.out
+    assert "search: 2 learning rate(s) x 1 seed(s) per optimizer and workload" in captured.err
+    assert (tmp_path / "tuning.json").exists() and len(list((tmp_path / "final" / "runs").glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--search-seeds", "0"], "--search-seeds and --seeds must be at least 1"),
+        (["--lr", "0.1"], "unrecognized arguments: --lr"),
+        (["--lr-grid", "fast"], "lr-grid"),
+    ],
+)
+def test_bad_tune_options_exit_2(args, message, capsys):
+    try:
+        status = main(["tune", "-m", "logreg", "-d", "digits", "-o", "sgd", *args])
+    except SystemExit as exit:  # argparse's own usage errors
+        status = exit.code
+    assert status == 2
+    assert message in capsys.readouterr().err
