@@ -279,6 +279,7 @@ def measure(workloads: dict, device_name: str, repeats: int, registry) -> dict:
         # best of the repeats: on a shared machine, interference only ever slows a run down
         row = {key: max(values) for key, values in rates.items()}
         row["median"] = {key: median(values) for key, values in rates.items()}
+        row["all"] = rates  # every repeat, in the order run
         row["step_ms_fastest_loop"] = config.batch_size / row["fastest_loop"] * 1000
         row["ratio_vs_dataloader_loop"] = row["harness"] / row["dataloader_loop"]
         row["ratio_vs_fastest_loop"] = row["harness"] / row["fastest_loop"]
