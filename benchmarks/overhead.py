@@ -11,8 +11,13 @@ For each workload, one process runs, interleaved and repeated:
 Every variant is timed the same way: the first epoch is warm-up and left out,
 then samples/s over the remaining epochs (device synchronised before clocks
 are read; the harness's validation passes are excluded by its meter, the
-hand loops have none). Each variant's best repeat is compared (interference
-from a shared machine only ever slows a run down); medians are in the JSON.
+hand loops have none). The variants of one repeat run back to back, in an
+order that rotates between repeats; a ratio is the median over repeats of the
+harness's rate over the loop's rate *in the same repeat* (with the 10th-90th
+percentile spread), because this kind of shared machine drifts by several
+percent within seconds. Each variant's best repeat and its median are in the
+JSON, with every repeat's rate, and ``harness_ms_per_step``: what the harness
+adds to a step, visible on the small models.
 
 With ``--device cuda`` it adds the GPU workloads of issue 4: the CNN and
 ResNet-50 on synthetic ImageNet-sized images at bf16-mixed and channels-last, beside a hand loop written the way timm's
@@ -26,6 +31,7 @@ reported side by side.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -276,16 +282,22 @@ def measure(workloads: dict, device_name: str, repeats: int, registry) -> dict:
         for repeat in range(repeats):
             for index in range(len(variants)):  # a different variant goes first in each repeat
                 variants[(repeat + index) % len(variants)]()
-        # best of the repeats: on a shared machine, interference only ever slows a run down
-        row = {key: max(values) for key, values in rates.items()}
+        row = {key: max(values) for key, values in rates.items()}  # each variant's best repeat
         row["median"] = {key: median(values) for key, values in rates.items()}
         row["all"] = rates  # every repeat, in the order run
         row["step_ms_fastest_loop"] = config.batch_size / row["fastest_loop"] * 1000
-        row["ratio_vs_dataloader_loop"] = row["harness"] / row["dataloader_loop"]
-        row["ratio_vs_fastest_loop"] = row["harness"] / row["fastest_loop"]
+        row.update(_ratios(rates, "dataloader_loop"))
+        row.update(_ratios(rates, "fastest_loop"))
+        # what the harness adds to each step, in ms: only meaningful where steps are short enough to see it
+        row["harness_ms_per_step"] = median(
+            [
+                (1 / h - 1 / f) * config.batch_size * 1000
+                for h, f in zip(rates["harness"], rates["fastest_loop"], strict=True)
+            ]
+        )
         if device.type == "cuda":
             row["timm_loop"] = max(gpu["timm_loop"])
-            row["ratio_vs_timm_loop"] = row["harness"] / row["timm_loop"]
+            row.update(_ratios({"harness": rates["harness"], "timm_loop": gpu["timm_loop"]}, "timm_loop"))
             for key in ("harness_mfu", "timm_mfu", "harness_mem", "timm_mem"):
                 known = [v for v in gpu[key] if v is not None]
                 row[key] = median(known) if known else None
@@ -293,6 +305,19 @@ def measure(workloads: dict, device_name: str, repeats: int, registry) -> dict:
         row["targets_met"] = all(row["targets"].values())
         results[name] = row
     return results
+
+
+def _ratios(rates: dict, loop: str) -> dict:
+    """Harness over ``loop``: the median of the per-repeat ratios, and their 10th-90th percentile spread.
+
+    The two were measured back to back in each repeat, so a ratio compares
+    them under the same machine conditions; on a shared CPU whose speed
+    drifts by several percent over seconds, that is far steadier than
+    comparing each side's best or median repeat.
+    """
+    ratios = sorted(h / other for h, other in zip(rates["harness"], rates[loop], strict=True))
+    low, high = ratios[int(0.1 * (len(ratios) - 1))], ratios[math.ceil(0.9 * (len(ratios) - 1))]
+    return {f"ratio_vs_{loop}": median(ratios), f"ratio_vs_{loop}_p10_p90": [low, high]}
 
 
 def _targets(name: str, row: dict, device) -> dict:
@@ -320,7 +345,7 @@ def table(results: dict) -> str:
                 f"{row['dataloader_loop']:,.0f}",
                 f"{row['fastest_loop']:,.0f}",
                 f"{row['ratio_vs_dataloader_loop']:.2f}",
-                f"{row['ratio_vs_fastest_loop']:.3f}",
+                "{:.3f} ({:.2f}-{:.2f})".format(row["ratio_vs_fastest_loop"], *row["ratio_vs_fastest_loop_p10_p90"]),
                 *(
                     [f"{row['ratio_vs_timm_loop']:.3f}", _pct(row["harness_mfu"]), _pct(row["timm_mfu"])]
                     if "timm_loop" in row
@@ -329,8 +354,8 @@ def table(results: dict) -> str:
                 "yes" if row["targets_met"] else "NO: " + ", ".join(k for k, v in row["targets"].items() if not v),
             ]
         )
-    headers = ["workload", "step ms", "harness /s", "DataLoader loop /s", "fastest loop /s", "vs DataLoader"]
-    headers += ["vs fastest"]
+    headers = ["workload", "step ms", "harness /s (best)", "DataLoader loop /s", "fastest loop /s", "vs DataLoader"]
+    headers += ["vs fastest (p10-p90)"]
     if any("timm_loop" in row for row in results.values()):
         headers += ["vs timm loop", "harness MFU", "timm-loop MFU"]
     return tabulate(rows, headers=headers + ["targets met"], disable_numparse=True)
@@ -344,6 +369,7 @@ def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (adds the GPU workloads)")
     p.add_argument("--workloads", help="comma list of workload names (default: all for the device)")
+    p.set_defaults(repeats=9)  # ratios are medians over repeats: more repeats, steadier medians
     args = p.parse_args()
     plugins = [str(GPU_PLUGIN)] if args.device != "cpu" else []
     registry = load_registry(plugins)
