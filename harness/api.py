@@ -6,7 +6,6 @@ command line does, without printing.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import warnings
@@ -15,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from harness.config import RunConfig, Suite, expand, make_suite, read_suite_file
+from harness.config import EXECUTION_KEYS, RunConfig, Suite, expand, make_suite, read_suite_file
 from harness.errors import ConfigError
-from harness.store import FINAL_STATUSES, Store
+from harness.store import Store
 
 DEFAULT_RESULTS = Path("results")
 
@@ -65,8 +64,9 @@ def resolve_suite(suite_file=None, **settings) -> Suite:
         values.pop("name", None)  # an ad-hoc sweep gets a name from its content below
     values.update(overrides)
     suite = make_suite(values)
-    if suite.name is None:
-        digest = hashlib.sha256(json.dumps(asdict(suite), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    if suite.name is None:  # named by what its runs compute: a time limit or OOM retries do not make another sweep
+        content = {k: v for k, v in asdict(suite).items() if k not in EXECUTION_KEYS}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:8]
         suite = Suite(**{**asdict(suite), "name": f"sweep-{digest}"})
     return suite
 
@@ -87,11 +87,13 @@ def run(
     """Expand the grid, train every cell not already finished, store one record per run.
 
     ``settings`` are suite keys (``models``, ``datasets``, ``optimizers``,
-    ``seeds``, ``max_epochs``, ...). Records land in ``output`` (default
-    ``results/<suite name>``); a cell whose record is already final is reused
-    unless ``rerun``. ``launcher`` is ``"local"`` (``jobs`` persistent worker
-    processes; default one, or one per GPU when there are several) or
-    ``"inline"`` (this process). ``on_event(kind, **data)`` observes progress.
+    ``seeds``, ``max_epochs``, ..., and ``timeout``: each run's time limit in
+    seconds, ``oom_retry``: retry a run that runs out of memory at half the batch
+    size). Records land in ``output`` (default ``results/<suite name>``); a cell
+    whose record is already final is reused unless ``rerun``. ``launcher`` is
+    ``"local"`` (``jobs`` persistent worker processes; default one, or one per
+    GPU when there are several) or ``"inline"`` (this process).
+    ``on_event(kind, **data)`` observes progress (see :class:`harness.sweep.Sweep`).
     """
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
@@ -104,7 +106,7 @@ def run(
     output = Path(output) if output else DEFAULT_RESULTS / suite.name
     result = run_configs(
         runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
-        launcher=launcher, jobs=jobs,
+        launcher=launcher, jobs=jobs, timeout=suite.timeout, oom_retry=suite.oom_retry,
     )  # fmt: skip
     result.skipped = skipped
     return result
@@ -120,50 +122,34 @@ def run_configs(
     on_event: Callable[..., None] | None = None,
     launcher: str = "local",
     jobs: int | None = None,
+    timeout: float | None = None,
+    oom_retry: bool = False,
 ) -> SweepResult:
     """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
 
     What :func:`run` does after expanding its grid; ``harness tune`` calls it
-    with the configs its search chose.
+    with the configs its search chose. ``timeout`` and ``oom_retry`` as in :func:`run`.
     """
     from harness.launch import make_launcher
+    from harness.sweep import Sweep, notify_record_written
 
     emit = on_event or (lambda kind, **data: None)
-    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs)
+    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout)
     store = Store(output)
-    result = SweepResult(store.root)
-    todo: list[RunConfig] = []
-    for config in runs:
-        existing = None if rerun else store.read(config.key())
-        if existing is not None and existing.get("status") in FINAL_STATUSES:
-            result.records.append(existing)
-            result.reused += 1
-        else:
-            todo.append(config)
-    workers = pool.size(len(todo))
-    emit("plan", total=len(runs), todo=len(todo), reused=result.reused, output=store.root, workers=workers)
-
-    numbers: dict[str, int] = {}  # run key -> its place in the sweep, given when it starts
-
-    def on_start(config):
-        numbers[config.key()] = result.reused + len(numbers) + 1
-        emit("start", index=numbers[config.key()], total=len(runs), config=config)
-
-    with contextlib.closing(pool.map(todo, on_start=on_start)) as finished:  # closed at once on Ctrl-C
-        for config, record in finished:
-            path = store.write(record)
-            result.records.append(record)
-            emit("done", index=numbers[config.key()], total=len(runs), config=config, record=record, path=path)
-            _notify_record_written(registry, record, path)
-    return result
-
-
-def _notify_record_written(registry, record: dict, path: Path) -> None:
-    for impl in registry.plugins.pm.hook.harness_record_written.get_hookimpls():
-        try:
-            impl.function(record=record, path=str(path))
-        except Exception as exc:  # an observer must never stop the sweep
-            warnings.warn(f"plugin {impl.plugin_name}: harness_record_written failed: {exc}", stacklevel=2)
+    sweep = Sweep(
+        store,
+        rerun=rerun,
+        oom_retry=oom_retry,
+        emit=emit,
+        on_record=lambda record, path: notify_record_written(registry, record, path),
+    )
+    todo = sweep.plan(runs)
+    emit(
+        "plan", total=sweep.total, todo=todo, reused=sweep.reused, output=store.root, workers=pool.size(todo),
+        in_process=pool.name == "inline",
+    )  # fmt: skip
+    sweep.run(pool)
+    return SweepResult(store.root, sweep.records, reused=sweep.reused)
 
 
 def report(

@@ -1,7 +1,8 @@
 """The ``harness`` command: parse, call :mod:`harness.api`, print, map errors to exit codes.
 
-Exit codes: 0 success; 1 some run failed (its record says why), or for
-``compare`` a regression; 2 bad input (unknown name, bad value, bad file),
+Exit codes: 0 success; 1 some run failed (its record says why; a run that ran
+out of memory and was retried at a smaller batch size is judged by its retry),
+or for ``compare`` a regression; 2 bad input (unknown name, bad value, bad file),
 printed as one line without a traceback unless ``--debug``. Nothing heavy is imported before a command needs it, so
 ``harness --help`` starts in a fraction of a second.
 """
@@ -127,6 +128,21 @@ def _sweep_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> N
         metavar="N",
         help="runs side by side, in N local workers sharing the CPU cores "
         "(default: one per GPU when there are several, else 1)",
+    )
+    failures = parser.add_argument_group("when runs go wrong (see README: When things go wrong)")
+    failures.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop a run still going after SECONDS (its worker is killed and replaced) and record it as timeout; "
+        "local launcher only",
+    )
+    failures.add_argument(
+        "--oom-retry",
+        action="store_true",
+        default=None,
+        help="run a run that runs out of memory again at half the batch size, down to 1 (each retry is a run "
+        "of its own, stored under its own key)",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -310,52 +326,11 @@ def cmd_plugins(args) -> int:
     return 0
 
 
-class _Progress:
-    """Prints a sweep's progress to stderr: '[i/N] run ... ok' one run after another.
+def _any_failed(records: list[dict]) -> bool:
+    """Whether a run ended badly: not final, and not an out-of-memory run retried at a smaller batch size."""
+    from harness.sweep import settled
 
-    When several runs train at once, a run's line is printed whole when it
-    finishes, so lines never interleave.
-    """
-
-    def __init__(self):
-        self.side_by_side = False
-
-    def __call__(self, kind, **data) -> None:
-        out = sys.stderr
-        if kind == "skip":
-            print(f"skip {data['model']} x {data['dataset']}: {data['reason']}", file=out)
-        elif kind == "plan":
-            reused = f", {data['reused']} already done" if data["reused"] else ""
-            workers = data.get("workers", 1)
-            self.side_by_side = workers > 1
-            side = f", {workers} at a time" if self.side_by_side else ""
-            print(f"{data['total']} runs ({data['todo']} to train{reused}{side}) -> {data['output']}", file=out)
-        elif kind == "start" and not self.side_by_side:
-            print(f"{self._run(data)} ...", end="", file=out, flush=True)
-        elif kind == "done":
-            prefix = f"{self._run(data)} ..." if self.side_by_side else ""
-            print(f"{prefix}{_outcome(data['record'])}", file=out, flush=True)
-
-    @staticmethod
-    def _run(data) -> str:
-        config = data["config"]
-        width = len(str(data["total"]))
-        name = f"{config.model_label} | {config.dataset_label} | {config.optimizer_label} | seed {config.seed}"
-        return f"[{data['index']:>{width}}/{data['total']}] {name}"
-
-
-def _outcome(record: dict) -> str:
-    """' ok accuracy 0.9500, 12,345 samples/s, 1.23s' or ' crashed: reason'."""
-    results = record.get("results", {})
-    if record["status"] != "ok":
-        return f" {record['status']}: {record['reason']}"
-    rate = results.get("samples_per_s")
-    detail = (
-        f" {record['metric']} {results.get('test_metric', float('nan')):.4f}, {rate:,.0f} samples/s,"
-        if rate
-        else f" {record['metric']} {results.get('test_metric')},"
-    )
-    return f" ok{detail} {results.get('wall_time_s', 0):.2f}s"
+    return not all(settled(record) for record in records)
 
 
 def _settings(args) -> dict:
@@ -366,6 +341,8 @@ def _settings(args) -> dict:
         "optimizers": args.optimizers,
         "seeds": args.seeds,
         "lr": getattr(args, "lr", None),
+        "timeout": args.timeout,
+        "oom_retry": args.oom_retry,
         "schedules": args.schedule,
         "batch_size": args.batch_size,
         "max_epochs": args.max_epochs,
@@ -392,69 +369,75 @@ def _check_table_format(fmt: str) -> None:
 
 def cmd_run(args) -> int:
     import harness.api as api
+    from harness.progress import make_progress
 
     settings = _settings(args)
-    from harness.store import FINAL_STATUSES
-
     _check_table_format(args.format)
     registry = _registry(args)
     _warn_unavailable(registry)
-    result = api.run(
-        args.suite,
-        output=args.output,
-        rerun=args.rerun,
-        registry=registry,
-        on_event=_Progress(),
-        launcher=args.launcher,
-        jobs=args.jobs,
-        **settings,
-    )
+    progress = make_progress()
+    try:
+        result = api.run(
+            args.suite,
+            output=args.output,
+            rerun=args.rerun,
+            registry=registry,
+            on_event=progress,
+            launcher=args.launcher,
+            jobs=args.jobs,
+            **settings,
+        )
+    finally:
+        progress.close()
     print(result.table(args.format))
     print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
-    return 1 if any(r["status"] not in FINAL_STATUSES for r in result.records) else 0
+    return 1 if _any_failed(result.records) else 0
 
 
 def cmd_tune(args) -> int:
     from harness.config import as_tuple
-    from harness.store import FINAL_STATUSES
+    from harness.progress import make_progress
     from harness.tune import tune
 
     _check_table_format(args.format)
     lr_grid = as_tuple("lr-grid", args.lr_grid, float) if args.lr_grid else None
     registry = _registry(args)
     _warn_unavailable(registry)
-    progress = _Progress()
+    progress = make_progress()
 
     def on_event(kind, **data):
         if kind == "phase":
-            print(f"\n{data['name']}: {data['detail']}", file=sys.stderr)
+            progress.note(f"\n{data['name']}: {data['detail']}")
         elif kind == "untunable":
             config = data["config"]
-            print(f"no choice for {config.model_label} | {config.dataset_label} | {config.optimizer}: "
-                  f"{data['reason']}", file=sys.stderr)  # fmt: skip
+            progress.note(f"no choice for {config.model_label} | {config.dataset_label} | {config.optimizer}: "
+                          f"{data['reason']}")  # fmt: skip
         else:
             progress(kind, **data)
 
-    result = tune(
-        args.suite,
-        lr_grid=lr_grid,
-        search_seeds=args.search_seeds,
-        seeds=args.seeds,
-        output=args.output,
-        registry=registry,
-        on_event=on_event,
-        launcher=args.launcher,
-        jobs=args.jobs,
-        rerun=args.rerun,
-        **{k: v for k, v in _settings(args).items() if k not in ("seeds", "lr")},  # tune's own meaning
-    )
+    try:
+        result = tune(
+            args.suite,
+            lr_grid=lr_grid,
+            search_seeds=args.search_seeds,
+            seeds=args.seeds,
+            output=args.output,
+            registry=registry,
+            on_event=on_event,
+            launcher=args.launcher,
+            jobs=args.jobs,
+            rerun=args.rerun,
+            **{k: v for k, v in _settings(args).items() if k not in ("seeds", "lr")},  # tune's own meaning
+        )
+    finally:
+        progress.close()
     print(result.table(args.format))
     print(
         f"\nfinal records: {result.output / 'final'}; search: {result.output / 'search'}; "
         f"choices: {result.output / 'tuning.json'}",
         file=sys.stderr,
     )
-    return 1 if any(r["status"] not in FINAL_STATUSES for r in result.final.records) else 0
+    return 1 if _any_failed(result.final.records) else 0
 
 
 def cmd_report(args) -> int:

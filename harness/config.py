@@ -97,9 +97,17 @@ class Suite(TrainingSettings):
     lr: tuple[float, ...] = ()
     batch_size: tuple[int, ...] = (64,)
     schedules: tuple[str, ...] = ("constant",)
+    # how the sweep treats runs that go wrong (see EXECUTION_KEYS)
+    timeout: float | None = None
+    oom_retry: bool = False
 
 
 SUITE_KEYS = tuple(f.name for f in fields(Suite))
+
+#: Suite keys that say how runs are executed, not what they compute: a time limit, retrying out-of-memory runs
+#: at a smaller batch size. They are not part of a RunConfig, so they never change a record's key (nor the name of
+#: an ad-hoc sweep): a run finished without a time limit is reused by the same sweep with one.
+EXECUTION_KEYS = ("timeout", "oom_retry")
 
 
 # ---------------------------------------------------------------------------
@@ -195,7 +203,8 @@ def _names(key: str, value) -> tuple[str, ...]:
 
 def _positive_int(key: str, value, allow_minus_one=False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or (value <= 0 and not (allow_minus_one and value == -1)):
-        raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+        also = " or -1 (no limit)" if allow_minus_one else ""
+        raise ConfigError(f"{key}: expected a positive integer{also}, got {value!r}")
     return value
 
 
@@ -243,9 +252,20 @@ def make_suite(values: dict) -> Suite:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"target: expected a number, got {value!r}")
             out[key] = float(value)
+        elif key == "timeout":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ConfigError(f"timeout: expected a positive number of seconds, got {value!r}")
+            out[key] = float(value)
+        elif key == "name":
+            if not isinstance(value, str) or not value.strip() or "/" in value or value in (".", ".."):
+                raise ConfigError(f"name: expected a suite name (text without '/'), got {value!r}")
+            out[key] = value
         elif key == "devices":
-            out[key] = value if value == "auto" else _positive_int(key, int(value) if str(value).isdigit() else value)
-        elif key in ("deterministic", "compile", "channels_last"):
+            number = int(value) if str(value).isdigit() else value
+            if value != "auto" and (isinstance(number, bool) or not isinstance(number, int) or number <= 0):
+                raise ConfigError(f"devices: expected a positive integer or 'auto', got {value!r}")
+            out[key] = value if value == "auto" else number
+        elif key in ("deterministic", "compile", "channels_last", "oom_retry"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{key}: expected true or false, got {value!r}")
             out[key] = value
@@ -266,9 +286,15 @@ def read_suite_file(path: str | Path) -> dict:
     """Raw values from a TOML suite file; its name defaults to the file's stem."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"suite file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"suite file {path} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"suite file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"suite file {path} is not UTF-8 text (byte {exc.start}): not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"suite file {path} is not valid TOML: {exc}") from None
     data.setdefault("name", path.stem)

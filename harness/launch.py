@@ -2,7 +2,10 @@
 
 A launcher takes run configs and yields ``(config, record)`` as each run
 finishes; the caller stores records as they arrive, so an interrupted sweep
-keeps everything that finished.
+keeps everything that finished. It takes the next config only when a worker is
+free to start it: the caller decides at that moment whether the cell is still
+to be trained (another sweep may have claimed it) and may add runs while the
+sweep goes on (a retry at a smaller batch size).
 
 The local pool exists because a sweep's fixed costs belong to a process, not
 to a run: importing torch and Lightning, loading plugins, warming up kernels.
@@ -39,6 +42,8 @@ LAUNCHERS = ("inline", "local")
 PARENT_POLL_S = 0.5
 #: How long a worker gets to exit on its own after the sweep, or after SIGTERM, before it is killed.
 EXIT_GRACE_S = 5.0
+#: How long a worker past the time limit gets between SIGTERM and SIGKILL.
+TIMEOUT_GRACE_S = 2.0
 
 
 class InlineLauncher:
@@ -63,17 +68,27 @@ class InlineLauncher:
             yield config, execute(config, self.registry, suite=self.suite)
 
 
-def make_launcher(name: str, registry, suite: str | None = None, jobs: int | None = None):
-    """The launcher called ``name``; a ConfigError naming the allowed ones (or a bad ``jobs``) before any work."""
+def make_launcher(name: str, registry, suite: str | None = None, jobs: int | None = None, timeout: float | None = None):
+    """The launcher called ``name``; a ConfigError naming the allowed ones (or a bad ``jobs``) before any work.
+
+    ``timeout`` is each run's time limit in seconds (None: no limit).
+    """
     if name not in LAUNCHERS:
         raise ConfigError(f"unknown launcher {name!r}; allowed: {', '.join(LAUNCHERS)}")
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ConfigError(f"jobs must be a whole number of at least 1, not {jobs!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ConfigError(f"timeout: expected a positive number of seconds, got {timeout!r}")
     if name == "inline":
         if jobs is not None and jobs > 1:
             raise ConfigError(f"the inline launcher trains one run at a time; {jobs} jobs need the local launcher")
+        if timeout is not None:
+            raise ConfigError(
+                "timeout: the inline launcher trains in this process, which cannot stop a run midway and go on; "
+                "a time limit needs the local launcher"
+            )
         return InlineLauncher(registry, suite)
-    return LocalLauncher(registry, suite, jobs)
+    return LocalLauncher(registry, suite, jobs, timeout)
 
 
 # ---------------------------------------------------------------------------
@@ -250,6 +265,8 @@ class _Worker:
         self.lost = False  # a send to it failed: it is dead or dying
         self.config = None  # the run it holds
         self.started_at = None
+        self.began_at: float | None = None  # monotonic time it began the run, after its own start-up
+        self.overdue = False  # stopped by the parent for running past the time limit
         self.whereabouts: dict = {}
 
     def hand(self, config) -> bool:
@@ -259,8 +276,22 @@ class _Worker:
         except OSError:
             self.lost = True
             return False
-        self.config, self.started_at, self.whereabouts = config, datetime.now(timezone.utc), {}
+        self.config, self.started_at, self.began_at, self.whereabouts = config, datetime.now(timezone.utc), None, {}
         return True
+
+    def seconds_left(self, limit: float | None) -> float | None:
+        """How long its run may still go on under ``limit``; None without a limit or before the run began."""
+        if limit is None or self.config is None or self.began_at is None:
+            return None
+        return self.began_at + limit - time.monotonic()
+
+    def halt(self) -> None:
+        """Stop it mid-run: SIGTERM, then SIGKILL if it has not exited within the grace period."""
+        self.overdue = True
+        self.process.terminate()
+        self.process.join(TIMEOUT_GRACE_S)
+        if self.process.is_alive():
+            self.process.kill()
 
     def messages(self) -> Iterator[tuple]:
         """Everything the worker has sent so far; stops at the end of the pipe."""
@@ -293,28 +324,49 @@ class LocalLauncher:
     trains cell after cell. CPU threads are split evenly across workers (many
     more threads than cores makes CPU training many times slower); with
     several GPUs, each worker sees one. A worker that dies mid-run gives that
-    run a ``crashed`` record and is replaced; the sweep goes on.
+    run a ``crashed`` record and is replaced; the sweep goes on. With a
+    ``timeout``, a run still going that many seconds after it began (the
+    worker's own start-up not counted) is stopped the same way, with its
+    worker, and recorded as ``timeout``.
     """
 
     name = "local"
 
-    def __init__(self, registry, suite: str | None = None, jobs: int | None = None):
+    def __init__(self, registry, suite: str | None = None, jobs: int | None = None, timeout: float | None = None):
         self.registry = registry
         self.suite = suite
         self.jobs = jobs or default_jobs()
+        self.timeout = timeout
 
     def size(self, runs: int) -> int:
         """How many workers ``runs`` runs get: never more than there are runs."""
         return max(0, min(self.jobs, runs))
 
     def map(self, runs: Iterable, on_start: Callable | None = None) -> Iterator[tuple]:
-        pending = deque(runs)
-        count = self.size(len(pending))
-        if not count:
+        """Train ``runs``, taking each only when a worker is free for it; yield ``(config, record)`` as they end.
+
+        ``runs`` may be a lazy iterable; its length, where it has one, is an upper
+        bound that sizes the pool. Workers are pinned to one GPU each when the
+        first run uses one device (a sweep's runs share their training settings).
+        """
+        source = iter(runs)
+        pending: deque = deque()  # runs taken from the source that no worker has started yet
+
+        def next_run():
+            return pending.popleft() if pending else next(source, None)
+
+        def more() -> bool:
+            """Whether a run is left, taking it from the source (so it is ready to hand out) if need be."""
+            if not pending and (config := next(source, None)) is not None:
+                pending.append(config)
+            return bool(pending)
+
+        if not more():
             return
+        count = self.size(len(runs)) if hasattr(runs, "__len__") else self.jobs
         threads = max(1, cpu_cores() // count)
         gpus = visible_gpus()
-        pin = len(gpus) > 1 and all(str(config.devices) == "1" for config in pending)
+        pin = len(gpus) > 1 and str(pending[0].devices) == "1"
         context = multiprocessing.get_context("spawn")
         args = (self.registry.plugins.origin, self.suite, os.getpid(), threads)
 
@@ -327,10 +379,10 @@ class LocalLauncher:
         def hand_out(worker: _Worker) -> None:
             """The next pending run to ``worker``, or, when none is left, its notice to exit."""
             worker.config = None
-            if not pending:
+            config = next_run()
+            if config is None:
                 worker.stop()
                 return
-            config = pending.popleft()
             if not worker.hand(config):
                 pending.appendleft(config)  # it never started; the worker's replacement takes it
             elif on_start is not None:
@@ -345,7 +397,7 @@ class LocalLauncher:
                 hand_out(worker)
             while busy := [worker for worker in workers if worker.config is not None or worker.lost]:
                 ready = [w.conn for w in busy if not w.lost] + [w.process.sentinel for w in busy]
-                wait(ready, timeout=0 if any(w.lost for w in busy) else None)
+                wait(ready, timeout=0 if any(w.lost for w in busy) else self._until_next_limit(busy))
                 for worker in busy:
                     # checked before reading, so everything it sent before it died is read below
                     dead = worker.lost or not worker.process.is_alive()
@@ -357,11 +409,14 @@ class LocalLauncher:
                         elif kind == "ready":
                             worker.ready = True
                         elif kind == "began":
-                            worker.whereabouts = payload
+                            worker.whereabouts, worker.began_at = payload, time.monotonic()
                         elif kind == "done":
                             config, worker.config = worker.config, None
                             yield config, payload
                             hand_out(worker)  # after the yield: the caller sees a run finish before the next starts
+                    if not dead and (left := worker.seconds_left(self.timeout)) is not None and left <= 0:
+                        worker.halt()
+                        dead = True
                     if not dead:
                         continue
                     how = worker.bury()
@@ -372,11 +427,14 @@ class LocalLauncher:
                             "`if __name__ == '__main__':`, or use the inline launcher"
                         )
                     held, worker.config, worker.lost = worker.config, None, False
-                    replacement = start(worker.slot) if pending else None  # boots while the caller stores
+                    replacement = start(worker.slot) if more() else None  # boots while the caller stores
                     if replacement is not None:
                         workers[workers.index(worker)] = replacement
                     if held is not None:
-                        yield held, self._crashed(held, worker, how)
+                        yield held, (self._timed_out if worker.overdue else self._crashed)(held, worker, how)
+                    if replacement is None and more():  # the caller added a run while it had this one
+                        replacement = start(worker.slot)
+                        workers[workers.index(worker)] = replacement
                     if replacement is not None:
                         hand_out(replacement)
             completed = True
@@ -393,14 +451,30 @@ class LocalLauncher:
                 "inline launcher"
             )
 
+    def _until_next_limit(self, busy: list[_Worker]) -> float | None:
+        """Seconds until the first busy worker's run reaches the time limit (None: no limit to wait for)."""
+        left = [s for s in (w.seconds_left(self.timeout) for w in busy) if s is not None]
+        return max(0.0, min(left)) if left else None
+
     def _crashed(self, config, worker: _Worker, how: str) -> dict:
         """The record of a run whose worker died under it: the runner's shape, status ``crashed``."""
+        return self._lost(config, worker, "crashed", f"worker process died ({how}) while running this cell")
+
+    def _timed_out(self, config, worker: _Worker, how: str) -> dict:
+        """The record of a run stopped at the time limit: status ``timeout``, with how long it had run."""
+        reason = f"still running after the time limit of {self.timeout:g}s; its worker was stopped ({how})"
+        record = self._lost(config, worker, "timeout", reason)
+        record["results"]["wall_time_s"] = time.monotonic() - worker.began_at
+        return record
+
+    def _lost(self, config, worker: _Worker, status: str, reason: str) -> dict:
+        """The record of a run that ended with its worker: the runner's shape, what is known of where it ran."""
         from harness.provenance import run_provenance
         from harness.store import new_record
 
         record = new_record(config, self.suite)
-        record["status"] = "crashed"
-        record["reason"] = f"worker process died ({how}) while running this cell"
+        record["status"] = status
+        record["reason"] = reason
         where = {"pid": worker.process.pid, **worker.whereabouts}
         record["provenance"] = run_provenance(self.registry.plugins, config, worker.started_at, **where)
         return record

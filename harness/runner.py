@@ -8,8 +8,10 @@ and reason say so, so a sweep always goes on.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
+import re
 import signal
 import time
 import traceback
@@ -129,10 +131,22 @@ def _warm_up_process(device: torch.device) -> None:
     training_flops(module, lambda: module.training_step(tuple(t.to(device) for t in data), 0), device)
 
 
+#: How allocators without an exception class of their own say they are out of memory (MPS, the CPU allocator).
+_OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|failed to allocate", re.IGNORECASE)
+
+
 def _status_of(exc: BaseException) -> str:
-    if isinstance(exc, torch.OutOfMemoryError):
+    """``oom`` for any out-of-memory error (CUDA's has a class, others only a message), else ``failed``."""
+    if isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and _OUT_OF_MEMORY.search(str(exc))):
         return "oom"
     return "failed"
+
+
+def _free_device_memory(device: torch.device | None) -> None:
+    """After an out-of-memory error, give the failed run's cached blocks back, so the next run starts clean."""
+    gc.collect()
+    if device is not None and device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
@@ -151,8 +165,12 @@ def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
         record["status"] = _status_of(exc)
         record["reason"] = _short_error(exc)
         record["traceback"] = "".join(traceback.format_exception(exc)[-12:])
+        if record["status"] == "oom":
+            record["reason"] = f"out of memory at batch size {config.batch_size}: {record['reason']}"
     finally:
         results["wall_time_s"] = time.perf_counter() - wall_start
+    if record["status"] == "oom":  # out here, where the exception (and the run's tensors its traceback holds) is gone
+        _free_device_memory(device)
     record["provenance"] = run_provenance(
         registry.plugins,
         config,

@@ -151,6 +151,7 @@ def tune(
         for seed in range(search_seeds)
     ]
     common = {"registry": registry, "suite_name": suite.name, "launcher": launcher, "jobs": jobs, "rerun": rerun}
+    common.update(timeout=suite.timeout, oom_retry=suite.oom_retry)
     search = api.run_configs(search_configs, root / "search", on_event=on_event, **common)
     by_key = {record["key"]: record for record in search.records}
     choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]

@@ -180,3 +180,70 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path):
     assert len(records) == 1 and records[0]["status"] == "ok"
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+
+
+BAD_SUITES = {
+    "unknown key": ('modles = ["mlp"]\n', "unknown setting 'modles' (did you mean: models"),
+    "wrong type": ('max_epochs = "ten"\n', "max_epochs: expected a positive integer, got 'ten'"),
+    "negative epochs": ("max_epochs = -3\n", "max_epochs: expected a positive integer, got -3"),
+    "bad precision": ('precision = "fp7"\n', "precision: 'fp7' is not one of 32-true, 32, 64-true, 16-mixed"),
+    "bad accelerator": ('accelerator = "tpu"\n', "accelerator: 'tpu' is not one of auto, cpu, cuda, gpu, mps"),
+    "toml syntax": ('models = ["mlp"]\nmax_epochs = = 3\n', "is not valid TOML: Invalid value (at line 2, column 14)"),
+    "seed type": ('seeds = [1, "a"]\n', "seeds: expected int values, got [1, 'a']"),
+    "devices": ('devices = "abc"\n', "devices: expected a positive integer or 'auto', got 'abc'"),
+    "timeout": ("timeout = -1\n", "timeout: expected a positive number of seconds, got -1"),
+    "oom_retry": ('oom_retry = "yes"\n', "oom_retry: expected true or false, got 'yes'"),
+    "name": ("name = [1]\n", "name: expected a suite name (text without '/'), got [1]"),
+    "binary file": (b"\xff\xfe\x00garbage", "is not UTF-8 text (byte 0): not a TOML file"),
+}
+
+
+@pytest.mark.parametrize("content, expected", BAD_SUITES.values(), ids=BAD_SUITES.keys())
+def test_a_bad_suite_file_exits_2_with_one_line_naming_the_field(tmp_path, capsys, content, expected):
+    suite = tmp_path / "bad.toml"
+    suite.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["run", str(suite), "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness run: error: ") and expected in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()  # nothing ran
+
+
+BAD_OPTIONS = {
+    "max-steps": (["--max-steps", "0"], "max_steps: expected a positive integer or -1 (no limit), got 0"),
+    "timeout zero": (["--timeout", "0"], "timeout: expected a positive number of seconds, got 0.0"),
+    "timeout text": (["--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
+    "timeout inline": (["--timeout", "5", "--launcher", "inline"], "a time limit needs the local launcher"),
+    "batch size": (["--batch-size", "0"], "batch_size: values must be positive, got [0]"),
+    "seeds": (["--seeds", "0"], "seeds: expected a positive count or a list of seeds, got 0"),
+    "loader workers": (["--loader-workers", "-1"], "loader_workers: expected a non-negative integer, got -1"),
+    "accelerator": (["--accelerator", "tpu"], "accelerator: 'tpu' is not one of auto, cpu, cuda, gpu, mps"),
+    "lr": (["--lr", "fast"], "lr: expected float values, got ['fast']"),
+    "launcher": (["--launcher", "ray2"], "argument --launcher: invalid choice: 'ray2'"),
+}
+
+
+def _exit_code(argv) -> int:
+    """What ``harness ARGV`` exits with, whether main returns it or argparse raises it."""
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+@pytest.mark.parametrize("options, expected", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
+def test_a_bad_option_exits_2_with_one_line_naming_it(tmp_path, capsys, options, expected):
+    assert _exit_code(["run", "-m", "logreg", *options, "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness run: error: ") and expected in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from harness.errors import ConfigError
+
+    suite = tmp_path / "bad.toml"
+    suite.write_text("max_epochs = -3\n")
+    with pytest.raises(ConfigError, match="max_epochs"):
+        main(["run", str(suite), "--debug"])
