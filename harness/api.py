@@ -82,6 +82,7 @@ def run(
     on_event: Callable[..., None] | None = None,
     launcher: str = "local",
     jobs: int | None = None,
+    address: str | None = None,
     **settings,
 ) -> SweepResult:
     """Expand the grid, train every cell not already finished, store one record per run.
@@ -90,8 +91,10 @@ def run(
     ``seeds``, ``max_epochs``, ...). Records land in ``output`` (default
     ``results/<suite name>``); a cell whose record is already final is reused
     unless ``rerun``. ``launcher`` is ``"local"`` (``jobs`` persistent worker
-    processes; default one, or one per GPU when there are several) or
-    ``"inline"`` (this process). ``on_event(kind, **data)`` observes progress.
+    processes; default one, or one per GPU when there are several),
+    ``"inline"`` (this process) or ``"ray"`` (``jobs`` Ray actors on the
+    cluster at ``address``, or on a local Ray instance started for the sweep).
+    ``on_event(kind, **data)`` observes progress.
     """
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
@@ -104,7 +107,7 @@ def run(
     output = Path(output) if output else DEFAULT_RESULTS / suite.name
     result = run_configs(
         runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
-        launcher=launcher, jobs=jobs,
+        launcher=launcher, jobs=jobs, address=address,
     )  # fmt: skip
     result.skipped = skipped
     return result
@@ -120,6 +123,7 @@ def run_configs(
     on_event: Callable[..., None] | None = None,
     launcher: str = "local",
     jobs: int | None = None,
+    address: str | None = None,
 ) -> SweepResult:
     """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
 
@@ -129,7 +133,7 @@ def run_configs(
     from harness.launch import make_launcher
 
     emit = on_event or (lambda kind, **data: None)
-    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs)
+    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, address=address, runs=runs)
     store = Store(output)
     result = SweepResult(store.root)
     todo: list[RunConfig] = []
