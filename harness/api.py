@@ -82,6 +82,7 @@ def run(
     on_event: Callable[..., None] | None = None,
     launcher: str = "local",
     jobs: int | None = None,
+    address: str | None = None,
     **settings,
 ) -> SweepResult:
     """Expand the grid, train every cell not already finished, store one record per run.
@@ -92,8 +93,10 @@ def run(
     size). Records land in ``output`` (default ``results/<suite name>``); a cell
     whose record is already final is reused unless ``rerun``. ``launcher`` is
     ``"local"`` (``jobs`` persistent worker processes; default one, or one per
-    GPU when there are several) or ``"inline"`` (this process).
-    ``on_event(kind, **data)`` observes progress (see :class:`harness.sweep.Sweep`).
+    GPU when there are several), ``"inline"`` (this process) or ``"ray"``
+    (``jobs`` Ray actors on the cluster at ``address``, or on a local Ray
+    instance started for the sweep). ``on_event(kind, **data)`` observes
+    progress (see :class:`harness.sweep.Sweep`).
     """
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
@@ -106,7 +109,7 @@ def run(
     output = Path(output) if output else DEFAULT_RESULTS / suite.name
     result = run_configs(
         runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
-        launcher=launcher, jobs=jobs, timeout=suite.timeout, oom_retry=suite.oom_retry,
+        launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry,
     )  # fmt: skip
     result.skipped = skipped
     return result
@@ -124,6 +127,7 @@ def run_configs(
     jobs: int | None = None,
     timeout: float | None = None,
     oom_retry: bool = False,
+    address: str | None = None,
 ) -> SweepResult:
     """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
 
@@ -134,7 +138,7 @@ def run_configs(
     from harness.sweep import Sweep, notify_record_written
 
     emit = on_event or (lambda kind, **data: None)
-    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout)
+    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs)
     store = Store(output)
     sweep = Sweep(
         store,

@@ -94,7 +94,13 @@ def _sweep_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> N
     train.add_argument("--max-epochs", type=int)
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (-1: no limit)")
     train.add_argument("--accelerator", help="auto (default), cpu, cuda, mps")
-    train.add_argument("--devices", help="devices per run (Lightning's devices)")
+    train.add_argument(
+        "--devices", help="devices per run (Lightning's devices); N > 1 trains each run in N processes, one per device"
+    )
+    train.add_argument(
+        "--strategy",
+        help="how a run spreads over its devices: auto (default: DDP when there are several), ddp, fsdp, deepspeed",
+    )
     train.add_argument("--precision", help="32-true (default), bf16-mixed, 16-mixed, ...")
     train.add_argument(
         "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement"
@@ -117,17 +123,24 @@ def _sweep_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> N
     execution = parser.add_argument_group("execution")
     execution.add_argument(
         "--launcher",
-        choices=("inline", "local"),
+        choices=("inline", "local", "ray"),
         default="local",
-        help="local (default): persistent worker processes; inline: every run in this process (easiest to debug)",
+        help="local (default): persistent worker processes; inline: every run in this process (easiest to debug); "
+        "ray: persistent Ray actors, on a local Ray instance or the cluster at --address",
+    )
+    execution.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="with --launcher ray: the Ray cluster to use, e.g. auto (the one this machine belongs to) or "
+        "ray://HEAD:10001 (Ray Client); default: start a local Ray instance for the sweep",
     )
     execution.add_argument(
         "-j",
         "--jobs",
         type=_jobs,
         metavar="N",
-        help="runs side by side, in N local workers sharing the CPU cores "
-        "(default: one per GPU when there are several, else 1)",
+        help="runs side by side, in N workers sharing the CPU cores (default: one per GPU when there are several, "
+        "else 1; with --launcher ray: one per GPU of the cluster, else one per node)",
     )
     failures = parser.add_argument_group("when runs go wrong (see README: When things go wrong)")
     failures.add_argument(
@@ -349,6 +362,7 @@ def _settings(args) -> dict:
         "max_steps": args.max_steps,
         "accelerator": args.accelerator,
         "devices": args.devices,
+        "strategy": args.strategy,
         "precision": args.precision,
         "early_stopping": args.early_stopping,
         "target": args.target,
@@ -385,6 +399,7 @@ def cmd_run(args) -> int:
             on_event=progress,
             launcher=args.launcher,
             jobs=args.jobs,
+            address=args.address,
             **settings,
         )
     finally:
@@ -426,6 +441,7 @@ def cmd_tune(args) -> int:
             on_event=on_event,
             launcher=args.launcher,
             jobs=args.jobs,
+            address=args.address,
             rerun=args.rerun,
             **{k: v for k, v in _settings(args).items() if k not in ("seeds", "lr")},  # tune's own meaning
         )

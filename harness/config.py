@@ -27,6 +27,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
+#: Lightning strategies for one run over several devices (``auto``: DDP when there are several, else none)
+STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
 PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "transformer-engine")
 
 
@@ -38,6 +40,7 @@ class TrainingSettings:
     max_steps: int = -1
     accelerator: str = "auto"
     devices: str | int = 1
+    strategy: str = "auto"
     precision: str = "32-true"
     early_stopping: int | None = None
     target: float | None = None
@@ -51,6 +54,12 @@ class TrainingSettings:
 def training_settings(source) -> dict:
     """The :class:`TrainingSettings` fields of ``source`` (a Suite or a RunConfig)."""
     return {f.name: getattr(source, f.name) for f in fields(TrainingSettings)}
+
+
+#: Settings added after records existed, left out of a record's config (and so of its key) while they hold
+#: their default: the records of earlier sweeps keep their keys (a resumed sweep reuses them) and stay in
+#: the same table cells as new runs of the same config.
+OMITTED_DEFAULTS = {"strategy": "auto"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,12 @@ class RunConfig(TrainingSettings):
     batch_size: int = 64
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Every field, except settings added later that hold their default (see :data:`OMITTED_DEFAULTS`)."""
+        data = asdict(self)
+        for name, default in OMITTED_DEFAULTS.items():
+            if data.get(name) == default:
+                del data[name]
+        return data
 
     def key(self) -> str:
         """Stable content hash: the same resolved config always gets the same record."""
@@ -248,6 +262,8 @@ def make_suite(values: dict) -> Suite:
             out[key] = _choice(key, value, ACCELERATORS)
         elif key == "precision":
             out[key] = _choice(key, value, PRECISIONS)
+        elif key == "strategy":
+            out[key] = _choice(key, value, STRATEGIES)
         elif key == "target":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"target: expected a number, got {value!r}")
@@ -273,7 +289,19 @@ def make_suite(values: dict) -> Suite:
             out[key] = _non_negative(key, value)
         else:
             out[key] = value
-    return Suite(**out)
+    suite = Suite(**out)
+    _check_strategy(suite)
+    return suite
+
+
+def _check_strategy(suite: Suite) -> None:
+    """A strategy spreads one run over several devices; FSDP and DeepSpeed need GPUs (Lightning's rule)."""
+    if suite.strategy == "auto":
+        return
+    if str(suite.devices) == "1":
+        raise ConfigError(f"strategy {suite.strategy!r} spreads one run over several devices: give devices N > 1")
+    if suite.strategy in ("fsdp", "deepspeed") and suite.accelerator == "cpu":
+        raise ConfigError(f"strategy {suite.strategy!r} needs GPUs (accelerator cuda); on CPUs use ddp")
 
 
 def _non_negative(key: str, value) -> int:

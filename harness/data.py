@@ -17,9 +17,26 @@ from pathlib import Path
 
 
 class TensorBatches:
-    """An iterable of batches cut from device-resident tensors of equal length."""
+    """An iterable of batches cut from device-resident tensors of equal length.
 
-    def __init__(self, tensors, batch_size: int, shuffle: bool = False, seed: int = 0, device=None):
+    With ``shard=(rank, world)`` (one rank of a multi-device run) it yields only
+    that rank's share, as a DistributedSampler would: every ``world``-th sample
+    of the (shuffled) order, the same order on every rank. ``even`` pads the
+    order by wrapping around, so that every rank takes the same number of
+    steps (training); without it the shares may differ by one (evaluation,
+    where every sample then counts exactly once).
+    """
+
+    def __init__(
+        self,
+        tensors,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        device=None,
+        shard: tuple[int, int] | None = None,
+        even: bool = False,
+    ):
         tensors = tuple(tensors)
         if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
             raise ValueError("TensorBatches needs tensors of equal length")
@@ -31,23 +48,41 @@ class TensorBatches:
         self.generator = torch.Generator().manual_seed(seed)
         self.memory_format = None  # e.g. torch.channels_last for image inputs, applied once per epoch
         self.pin = device is None and torch.cuda.is_available()  # host-resident for a GPU run: pin for async copies
+        self.rank, self.world = shard or (0, 1)
+        self.even = even
 
     def on_device(self, device) -> bool:
         return all(t.device == device for t in self.tensors)
 
     @property
     def num_samples(self) -> int:
-        return len(self.tensors[0])
+        """Samples this rank sees per epoch (all of them, outside a multi-device run)."""
+        total = len(self.tensors[0])
+        if self.even:
+            return math.ceil(total / self.world)
+        return len(range(self.rank, total, self.world))
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
-    def __iter__(self):
+    def _order(self):
+        """The indices of this epoch's samples for this rank; None for all of them in stored order."""
         import torch
 
+        total = len(self.tensors[0])
+        if not self.shuffle and self.world == 1:
+            return None
+        order = torch.randperm(total, generator=self.generator) if self.shuffle else torch.arange(total)
+        if self.world > 1:
+            if self.even:
+                order = order.repeat(math.ceil(self.world * self.num_samples / total))[: self.world * self.num_samples]
+            order = order[self.rank :: self.world]
+        return order.to(self.tensors[0].device)
+
+    def __iter__(self):
         tensors = self.tensors
-        if self.shuffle:
-            order = torch.randperm(self.num_samples, generator=self.generator).to(tensors[0].device)
+        order = self._order()
+        if order is not None:
             tensors = tuple(t.index_select(0, order) for t in tensors)
         if self.memory_format is not None:
             tensors = tuple(
@@ -88,19 +123,22 @@ def default_loader_workers(device) -> int:
     return min(4, max(1, (os.cpu_count() or 2) - 1))
 
 
-def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device, workers: int | None = None):
+def make_batches(split, batch_size: int, *, shuffle: bool, seed: int, device, workers: int | None = None, shard=None):
     """Device-resident batches for tensor splits that fit, a seeded DataLoader for Datasets.
 
     A tensor split too big for the device stays on the host (pinned on CUDA)
     and the training loop copies each batch over. A DataLoader gets pinned
-    memory on CUDA and ``workers`` persistent worker processes.
+    memory on CUDA and ``workers`` persistent worker processes. ``shard``,
+    ``(rank, world)`` in a multi-device run, gives tensor batches this rank's
+    share (even across ranks when training, ``shuffle``); a Trainer gives a
+    DataLoader its DistributedSampler itself.
     """
     import torch
     from torch.utils.data import DataLoader, Dataset
 
     if is_tensor_split(split):
         keep = device if fits_on_device(split, device) else None
-        return TensorBatches(split, batch_size, shuffle=shuffle, seed=seed, device=keep)
+        return TensorBatches(split, batch_size, shuffle=shuffle, seed=seed, device=keep, shard=shard, even=shuffle)
     if isinstance(split, Dataset):
         workers = default_loader_workers(device) if workers is None else workers
         return DataLoader(

@@ -80,7 +80,9 @@ def harness_run_callbacks(config: RunConfig) -> list:
     ``trainer`` argument: it has ``current_epoch``, ``global_step``,
     ``callback_metrics``, ``should_stop`` and ``sanity_checking``. Runs that
     use a Lightning ``Trainer`` (a model's own LightningModule, several
-    devices) pass the real one.
+    devices) pass the real one. A run over several devices trains in one
+    process per device, and each calls this hook (``trainer.global_rank``
+    tells them apart; rank 0's measurements make the record).
 
     :param config: the fully resolved run about to start.
     :return: a list of ``lightning.pytorch.Callback`` instances (may be empty).

@@ -1,5 +1,7 @@
 """Where runs execute: in this process, or in a pool of persistent local worker processes.
 
+(Or in Ray actors: :mod:`harness.launch_ray`, made by :func:`make_launcher` like these.)
+
 A launcher takes run configs and yields ``(config, record)`` as each run
 finishes; the caller stores records as they arrive, so an interrupted sweep
 keeps everything that finished. It takes the next config only when a worker is
@@ -36,7 +38,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, LaunchError
 
-LAUNCHERS = ("inline", "local")
+LAUNCHERS = ("inline", "local", "ray")
 
 #: How often a worker checks that the process that started it is still there.
 PARENT_POLL_S = 0.5
@@ -68,10 +70,21 @@ class InlineLauncher:
             yield config, execute(config, self.registry, suite=self.suite)
 
 
-def make_launcher(name: str, registry, suite: str | None = None, jobs: int | None = None, timeout: float | None = None):
-    """The launcher called ``name``; a ConfigError naming the allowed ones (or a bad ``jobs``) before any work.
+def make_launcher(
+    name: str,
+    registry,
+    suite: str | None = None,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    address: str | None = None,
+    runs=(),
+):
+    """The launcher called ``name`` for ``runs``; a ConfigError before any work when they cannot go together.
 
-    ``timeout`` is each run's time limit in seconds (None: no limit).
+    ``timeout`` is each run's time limit in seconds (None: no limit). Runs
+    over several devices (``devices`` other than 1) start a process per
+    device themselves (:mod:`harness.distributed`) and use every device the
+    machine shows, so they train one at a time, in this process or one worker.
     """
     if name not in LAUNCHERS:
         raise ConfigError(f"unknown launcher {name!r}; allowed: {', '.join(LAUNCHERS)}")
@@ -79,6 +92,19 @@ def make_launcher(name: str, registry, suite: str | None = None, jobs: int | Non
         raise ConfigError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    if address is not None and name != "ray":
+        raise ConfigError(f"an address names a Ray cluster: it needs the ray launcher, not the {name} one")
+    spread = sorted({str(config.devices) for config in runs if str(config.devices) != "1"})
+    if spread:
+        what = f"runs over several devices (devices={spread[0]})"
+        if name == "ray":
+            raise ConfigError(
+                f"{what} start a process per device on one machine: use the local launcher with one job "
+                "(-j 1) or the inline one; a Ray actor holds one GPU"
+            )
+        if jobs is not None and jobs > 1:
+            raise ConfigError(f"{what} use every device they are given, so they train one at a time: use -j 1")
+        jobs = 1
     if name == "inline":
         if jobs is not None and jobs > 1:
             raise ConfigError(f"the inline launcher trains one run at a time; {jobs} jobs need the local launcher")
@@ -88,6 +114,12 @@ def make_launcher(name: str, registry, suite: str | None = None, jobs: int | Non
                 "a time limit needs the local launcher"
             )
         return InlineLauncher(registry, suite)
+    if name == "ray":
+        if timeout is not None:
+            raise ConfigError("timeout: a per-run time limit needs the local launcher (the ray one has none)")
+        from harness.launch_ray import RayLauncher
+
+        return RayLauncher(registry, suite, jobs, address)
     return LocalLauncher(registry, suite, jobs, timeout)
 
 

@@ -52,7 +52,13 @@ def token_counter(info) -> Callable | None:
 
 
 class ThroughputMeter(Callback):
-    """Step intervals and samples (and tokens) per step; rates exclude the first ``warmup_steps``."""
+    """Step intervals and samples (and tokens) per step; rates exclude the first ``warmup_steps``.
+
+    In a multi-device run each rank sees its own batch; a step trains on all
+    of them, so samples are counted over every rank (the ranks' batches are
+    equal: see :class:`harness.data.TensorBatches`) and token counts are summed
+    across ranks once per epoch.
+    """
 
     def __init__(self, warmup_steps: int = 5, device: torch.device | None = None, count_tokens: Callable | None = None):
         self.warmup_steps = warmup_steps
@@ -65,6 +71,7 @@ class ThroughputMeter(Callback):
         self._epoch_tokens: list = []  # device tensors, read at the next flush
         self.eval_time_s = 0.0  # wall time of the validation passes (which end in a device sync)
         self._validation_started = 0.0
+        self.world_size = 1  # processes that train together (a Trainer's world size; 1 in the Fabric loop)
 
     def _mark(self):
         if self.cuda:
@@ -73,12 +80,15 @@ class ThroughputMeter(Callback):
             return event
         return perf_counter()
 
+    def on_train_start(self, trainer, pl_module):
+        self.world_size = getattr(trainer, "world_size", 1)
+
     def on_train_epoch_start(self, trainer, pl_module):
         self._epoch_marks = [self._mark()]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._epoch_marks.append(self._mark())
-        self.samples.append(batch_size_of(batch))
+        self.samples.append(batch_size_of(batch) * self.world_size)
         if self.count_tokens is not None:
             self._epoch_tokens.append(self.count_tokens(batch))
 
@@ -98,7 +108,10 @@ class ThroughputMeter(Callback):
 
     def _flush(self) -> None:
         if self._epoch_tokens:
-            self.tokens.extend(int(n) for n in torch.stack(self._epoch_tokens).tolist())
+            counts = torch.stack(self._epoch_tokens)
+            if self.world_size > 1:  # every rank flushes at the same points, with as many steps
+                torch.distributed.all_reduce(counts)
+            self.tokens.extend(int(n) for n in counts.tolist())
             self._epoch_tokens = []
         marks, self._epoch_marks = self._epoch_marks, self._epoch_marks[-1:]
         if len(marks) < 2:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 import pytorch_lightning as pl
 import torch
 
+from harness import distributed
 from harness.config import RunConfig
 from harness.data import TensorBatches, first_batch, make_batches
 from harness.engine import EarlyStop, FabricLoop
@@ -151,6 +152,8 @@ def _free_device_memory(device: torch.device | None) -> None:
 
 def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
     """Train and test one cell of the grid; return its record (never raises for a bad run)."""
+    if distributed.needs_ranks(config):  # one process per device, each coming back here as one rank
+        return distributed.run_ranks(config, registry, suite)
     started = datetime.now(timezone.utc)
     wall_start = time.perf_counter()
     record = new_record(config, suite)
@@ -228,7 +231,13 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
 
     def batches(split, shuffle):
         return make_batches(
-            split, config.batch_size, shuffle=shuffle, seed=config.seed, device=device, workers=config.loader_workers
+            split,
+            config.batch_size,
+            shuffle=shuffle,
+            seed=config.seed,
+            device=device,
+            workers=config.loader_workers,
+            shard=distributed.shard(),
         )
 
     flops_per_step = _count_flops(module, data.train, config.batch_size, device)
@@ -336,6 +345,7 @@ def _fit_with_trainer(plan: _Plan, results: dict) -> Callable[[], dict]:
     trainer = pl.Trainer(
         accelerator=plan.device.type,
         devices=config.devices,
+        strategy=distributed.lightning_strategy(config),
         precision=config.precision,
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,
@@ -347,6 +357,7 @@ def _fit_with_trainer(plan: _Plan, results: dict) -> Callable[[], dict]:
         trainer.fit(module, train_dataloaders=plan.train, val_dataloaders=plan.val)
     results["epochs"] = trainer.current_epoch
     results["compile_time_s"] = None
+    results["world_size"] = trainer.world_size  # processes that trained together; samples/s counts them all
 
     def test() -> dict:
         with _lightning_quietly(trainer):

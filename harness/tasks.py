@@ -61,9 +61,14 @@ class SupervisedTask(pl.LightningModule):
     def stage_results(self, stage: str) -> dict:
         """The evaluation epoch's metrics as ``{stage}_<name>``, and a fresh start for the next one."""
         metrics = self.val_metrics if stage == "val" else self.test_metrics
-        values = dict(metrics.compute())
-        if self._count.get(stage):
-            values[f"{stage}_loss"] = self._loss_sum[stage] / self._count[stage]
+        values = dict(metrics.compute())  # torchmetrics gathers every rank's state in a multi-device run
+        loss_sum, count = self._loss_sum.get(stage, 0.0), self._count.get(stage, 0)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # and so must the loss
+            total = torch.tensor([float(loss_sum), float(count)], device=self.device)
+            torch.distributed.all_reduce(total)
+            loss_sum, count = total[0], int(total[1])
+        if count:
+            values[f"{stage}_loss"] = loss_sum / count
         metrics.reset()
         self._loss_sum[stage], self._count[stage] = 0.0, 0
         return values

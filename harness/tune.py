@@ -116,6 +116,7 @@ def tune(
     on_event=None,
     launcher: str = "local",
     jobs: int | None = None,
+    address: str | None = None,
     rerun: bool = False,
     **settings,
 ) -> TuneResult:
@@ -150,8 +151,8 @@ def tune(
         for lr in grids[base.key()]
         for seed in range(search_seeds)
     ]
-    common = {"registry": registry, "suite_name": suite.name, "launcher": launcher, "jobs": jobs, "rerun": rerun}
-    common.update(timeout=suite.timeout, oom_retry=suite.oom_retry)
+    common = {"registry": registry, "suite_name": suite.name, "rerun": rerun}
+    common.update(launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry)
     search = api.run_configs(search_configs, root / "search", on_event=on_event, **common)
     by_key = {record["key"]: record for record in search.records}
     choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]

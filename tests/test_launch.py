@@ -203,8 +203,8 @@ def test_an_interrupted_sweep_stops_its_workers_and_keeps_what_finished(tmp_path
 
 
 def test_unknown_launcher_and_bad_jobs_are_config_errors(tmp_path, registry):
-    with pytest.raises(ConfigError, match="unknown launcher 'ray'; allowed: inline, local"):
-        harness.run(output=tmp_path, registry=registry, models="logreg", launcher="ray", **TINY)
+    with pytest.raises(ConfigError, match="unknown launcher 'slurm'; allowed: inline, local, ray"):
+        harness.run(output=tmp_path, registry=registry, models="logreg", launcher="slurm", **TINY)
     with pytest.raises(ConfigError, match="jobs"):
         harness.run(output=tmp_path, registry=registry, models="logreg", jobs=0, **TINY)
     with pytest.raises(ConfigError, match="one run at a time"):

@@ -1,0 +1,235 @@
+"""One run over several devices: the harness starts the run's rank processes itself.
+
+Lightning's own launchers do not fit inside a harness. Its ``ddp`` strategy
+starts the other ranks by running the command line again -- a second
+``harness run`` that trains the whole sweep and writes every record twice --
+and ``ddp_spawn`` pickles the Trainer, which brings back neither what the
+measuring callbacks saw nor the test results. So a run with ``devices`` N > 1
+starts N processes (``spawn``), each of which rebuilds the registry and
+trains the same config as one rank. Lightning finds ``LOCAL_RANK`` in their
+environment, as under ``torchrun``, and starts nothing itself; its strategy
+(DDP, FSDP, DeepSpeed) does the rest. Rank 0's record is the run's record.
+
+Every rank trains on its own share of the data (:class:`harness.data.TensorBatches`
+shards itself; Lightning gives a DataLoader a DistributedSampler), so
+``batch_size`` is per device, as in Lightning, and a step trains on
+``batch_size x N`` samples: that global batch is what samples/s counts.
+
+The process that asked for the run (an inline sweep, a pool worker) waits.
+A rank that fails stops the others at once instead of leaving them blocked
+in a collective; a rank that dies gives the run a ``crashed`` record.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+from datetime import datetime, timezone
+from multiprocessing.connection import wait
+
+#: Set in a rank process to ``"RANK/WORLD"``: it trains its share of one run and never starts ranks itself.
+RANK_ENV = "HARNESS_RANK"
+#: Statuses of a rank's record that let the other ranks finish the run.
+_GOING_ON = ("ok", "diverged")
+
+
+def shard() -> tuple[int, int] | None:
+    """``(rank, world size)`` in a rank process of a multi-device run; None anywhere else."""
+    value = os.environ.get(RANK_ENV)
+    if not value:
+        return None
+    rank, world = value.split("/")
+    return int(rank), int(world)
+
+
+def processes(config) -> int:
+    """How many processes a run trains in: one per device, as Lightning counts ``devices`` for the accelerator."""
+    import torch
+
+    accelerator = config.accelerator
+    if accelerator == "auto":
+        accelerator = "cuda" if torch.cuda.is_available() else "cpu"  # Apple's MPS is a single device
+    if accelerator not in ("cuda", "gpu", "cpu"):
+        return 1
+    if config.devices == "auto":
+        return torch.cuda.device_count() if accelerator != "cpu" else 1
+    return int(config.devices)
+
+
+def needs_ranks(config) -> bool:
+    """Whether this process must start rank processes for ``config`` rather than train it itself."""
+    return str(config.devices) != "1" and shard() is None and processes(config) > 1
+
+
+def lightning_strategy(config) -> str:
+    """The Trainer's ``strategy``: in a rank process ``auto`` means DDP (never Lightning's fork or spawn)."""
+    if config.strategy == "auto" and shard() is not None:
+        return "ddp"
+    return config.strategy
+
+
+def run_ranks(config, registry, suite: str | None) -> dict:
+    """Train ``config`` in one process per device and return rank 0's record (a failing rank's, if one fails)."""
+    import torch
+
+    world = processes(config)
+    threads = max(1, torch.get_num_threads() // world)
+    context = multiprocessing.get_context("spawn")
+    started = datetime.now(timezone.utc)
+    port = _free_port()
+    ranks: list[_Rank] = []
+    try:
+        for rank in range(world):
+            environment = {
+                RANK_ENV: f"{rank}/{world}",
+                "LOCAL_RANK": str(rank),
+                "NODE_RANK": "0",
+                "WORLD_SIZE": str(world),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "OMP_NUM_THREADS": str(threads),
+            }
+            args = (registry.plugins.origin, config, suite, os.getpid(), threads)
+            ranks.append(_Rank(context, rank, environment, args))
+        return _outcome(ranks, world, config, registry, suite, started)
+    finally:
+        _stop(ranks)
+
+
+def _free_port() -> int:
+    """A TCP port nobody listens on now, for rank 0's rendezvous (as Lightning finds one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Rank:
+    """One rank process of a run, its end of the pipe, and what it has sent."""
+
+    def __init__(self, context, rank: int, environment: dict[str, str], args: tuple):
+        from harness.launch import _child_environment, _sigint_blocked
+
+        self.rank = rank
+        self.conn, child_end = context.Pipe(duplex=False)
+        self.process = context.Process(target=_rank_main, args=(child_end, *args), name=f"harness-rank-{rank}")
+        with _child_environment(environment), _sigint_blocked():
+            self.process.start()
+        child_end.close()
+        self.whereabouts: dict = {}
+        self.error: str | None = None
+        self.record: dict | None = None
+
+    def read(self) -> None:
+        """Take in everything the rank has sent so far."""
+        while True:
+            try:
+                if not self.conn.poll():
+                    return
+                kind, payload = self.conn.recv()
+            except (EOFError, OSError):
+                return
+            if kind == "began":
+                self.whereabouts = payload
+            elif kind == "error":
+                self.error = payload
+            else:
+                self.record = payload
+
+
+def _outcome(ranks: list[_Rank], world: int, config, registry, suite, started) -> dict:
+    """Wait until rank 0 has its record, or until a rank fails or dies first; the run's record."""
+    from harness.launch import EXIT_GRACE_S, _death
+
+    while ranks[0].record is None:
+        live = [r for r in ranks if r.process.is_alive()]
+        wait([r.conn for r in live] + [r.process.sentinel for r in live], timeout=1.0)
+        for rank in ranks:
+            ended = not rank.process.is_alive()  # checked before reading, so all it sent before it ended is read
+            rank.read()
+            if rank.error is not None:
+                reason = f"rank {rank.rank} of {world} could not start: {rank.error}"
+                return _record(config, registry, suite, started, rank, "failed", reason)
+            if rank.record is not None and rank.record["status"] not in _GOING_ON:
+                return _blame(rank, world)
+            if ended and rank.record is None:
+                rank.process.join()
+                reason = f"rank {rank.rank} of {world} died ({_death(rank.process.exitcode)}) while running this cell"
+                return _record(config, registry, suite, started, rank, "crashed", reason)
+    deadline = time.monotonic() + EXIT_GRACE_S  # the others are past the last collective: let them end on their own
+    for rank in ranks:
+        rank.process.join(max(0.0, deadline - time.monotonic()))
+    return ranks[0].record
+
+
+def _blame(rank: _Rank, world: int) -> dict:
+    """A failing rank's own record: the run failed, and the reason says on which rank."""
+    record = rank.record
+    if rank.rank:
+        record["reason"] = f"rank {rank.rank} of {world}: {record['reason']}"
+    return record
+
+
+def _record(config, registry, suite, started, rank: _Rank, status: str, reason: str) -> dict:
+    """The record of a run whose rank could not start or died: the runner's shape, the rank's whereabouts."""
+    from harness.provenance import run_provenance
+    from harness.store import new_record
+
+    record = new_record(config, suite)
+    record.update(status=status, reason=reason)
+    where = {"pid": rank.process.pid, **rank.whereabouts}
+    record["provenance"] = run_provenance(registry.plugins, config, started, **where)
+    return record
+
+
+def _stop(ranks: list[_Rank]) -> None:
+    """Leave no rank behind: any still running (blocked in a collective, interrupted) is terminated, then killed."""
+    from harness.launch import EXIT_GRACE_S
+
+    for rank in ranks:
+        if rank.process.is_alive():
+            rank.process.terminate()
+    deadline = time.monotonic() + EXIT_GRACE_S
+    for rank in ranks:
+        rank.process.join(max(0.0, deadline - time.monotonic()))
+        if rank.process.is_alive():
+            rank.process.kill()
+            rank.process.join()
+        rank.conn.close()
+
+
+def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads: int) -> None:
+    """A rank's life: rebuild the registry, train ``config`` as this rank, send the record, exit.
+
+    Messages: ``("error", why)`` if it cannot start, else ``("began",
+    whereabouts)`` then ``("done", record)``.
+    """
+    from harness.launch import _exit_with_parent, _whereabouts
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the process that started the run
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _exit_with_parent(parent_pid)
+    try:
+        from harness.registry import Registry
+
+        registry = Registry(origin.load())
+        import torch
+
+        torch.set_num_threads(threads)
+        if config.accelerator in ("auto", "cuda", "gpu") and torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # the device Lightning gives this rank
+        from harness.runner import execute
+    except BaseException as exc:
+        from harness.manager import _short_error
+
+        conn.send(("error", _short_error(exc)))
+        return
+    conn.send(("began", _whereabouts(config, threads)))
+    conn.send(("done", execute(config, registry, suite=suite)))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip torch's teardown, and the process group's: the run is over
