@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     _common(plugins)
 
-    report = commands.add_parser("report", help="print the table of a results directory (no torch needed)")
+    report = commands.add_parser(
+        "report", help="a results directory as a table, LaTeX, CSV, Parquet or an HTML page (no torch needed)"
+    )
     report.add_argument("directory")
     report.add_argument(
         "--format",
