@@ -30,8 +30,8 @@ DEFAULT_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
 class Choice:
     """What the search decided for one workload x optimizer (every other setting fixed)."""
 
-    config: RunConfig  # the search's seed-0 config at the chosen rate (None-free: only made when a rate won)
-    lr: float | None
+    config: RunConfig  # seed 0 at the chosen rate (at the grid's first rate when none won: labels only)
+    lr: float | None  # None: no rate finished every search seed
     scores: dict[float, float | None]  # lr -> mean best validation metric over the search seeds (None: no ok run)
     metric: str | None
     mode: str | None
