@@ -187,18 +187,12 @@ def _record(config, registry, suite, started, rank: _Rank, status: str, reason: 
 
 def _stop(ranks: list[_Rank]) -> None:
     """Leave no rank behind: any still running (blocked in a collective, interrupted) is terminated, then killed."""
-    from harness.launch import EXIT_GRACE_S
+    from harness.launch import reap
 
     for rank in ranks:
         if rank.process.is_alive():
             rank.process.terminate()
-    deadline = time.monotonic() + EXIT_GRACE_S
-    for rank in ranks:
-        rank.process.join(max(0.0, deadline - time.monotonic()))
-        if rank.process.is_alive():
-            rank.process.kill()
-            rank.process.join()
-        rank.conn.close()
+    reap([(rank.process, rank.conn) for rank in ranks])
 
 
 def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads: int) -> None:

@@ -123,6 +123,17 @@ def make_launcher(
     return LocalLauncher(registry, suite, jobs, timeout)
 
 
+def reap(children) -> None:
+    """Give ``(process, pipe)`` pairs :data:`EXIT_GRACE_S` in all to exit, kill those still there, close the pipes."""
+    deadline = time.monotonic() + EXIT_GRACE_S
+    for process, conn in children:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+        conn.close()
+
+
 # ---------------------------------------------------------------------------
 # The machine: cores and GPUs, found without importing torch
 # ---------------------------------------------------------------------------
@@ -519,10 +530,4 @@ class LocalLauncher:
                 worker.stop()
             elif worker.process.is_alive():
                 worker.process.terminate()
-        deadline = time.monotonic() + EXIT_GRACE_S
-        for worker in workers:
-            worker.process.join(max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+        reap([(worker.process, worker.conn) for worker in workers])
