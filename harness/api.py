@@ -177,12 +177,13 @@ def report(
     (``test``: ``welch`` or ``bootstrap``); the html page always has them.
     """
     from harness.plots import check_plot_format
-    from harness.report import BINARY_FORMATS, build_report, load_records
+    from harness.report import BINARY_FORMATS, check_format, export, load_records
 
     check_plot_format(plot_format)
-    if format in BINARY_FORMATS and output is None:
+    if check_format(format) in BINARY_FORMATS and output is None:
         raise ConfigError(f"{format} is a binary format: give an output file (-o FILE)")
-    text, problems = build_report(directory, format, stats=stats, test=test)
+    records, problems = load_records(directory)  # read once, for the report and the figures
+    text = export(records, format, problems, stats=stats, test=test)
     for path, problem in problems:
         if on_skip is not None:
             on_skip(path, problem)
@@ -195,7 +196,7 @@ def report(
         else:
             Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     if plots is not None:
-        save_plots(load_records(directory)[0], plots, plot_format)
+        save_plots(records, plots, plot_format)
     return text
 
 

@@ -172,12 +172,12 @@ def performance_profile(profile) -> list[tuple[str, object]]:
     return [("performance profile", fig)]
 
 
-def all_figures(records: list[dict]) -> list[tuple[str, object]]:
-    """Every figure of a set of records, in the order a report shows them."""
+def all_figures(records: list[dict], runs=None, summary=None) -> list[tuple[str, object]]:
+    """Every figure of a set of records, in the order a report shows them (pass the frames if already made)."""
     from harness.report import profile_frame, runs_frame, summary_frame
 
-    runs = runs_frame(records)
-    summary = summary_frame(runs)
+    runs = runs_frame(records) if runs is None else runs
+    summary = summary_frame(runs) if summary is None else summary
     return [
         *learning_curves(records, summary, runs),
         *accuracy_vs_throughput(summary),
