@@ -94,19 +94,19 @@ def _descriptions_section(records) -> str:
     return "<h2>Workloads</h2>" + table(["kind", "name", "description"], rows, table_id="descriptions")
 
 
+def _run_cells(record: dict) -> list:
+    """Model, dataset and optimizer (their labels, as the tables show them), seed and status of one run."""
+    config = record.get("config") or {}
+    labels = [config.get(f"{kind}_label") or config.get(kind) for kind in ("model", "dataset", "optimizer")]
+    return [*labels, config.get("seed"), record.get("status")]
+
+
 def _failures_section(records) -> str:
     failed = [r for r in records if r.get("status") not in ("ok", None)]
     if not failed:
         return ""
     parts = ["<h2>Runs that did not finish</h2>"]
-    rows = []
-    for record in failed:
-        config = record.get("config") or {}
-        rows.append(
-            [config.get("model_label") or config.get("model"), config.get("dataset_label") or config.get("dataset"),
-             config.get("optimizer_label") or config.get("optimizer"), config.get("seed"), record.get("status"),
-             record.get("reason")]
-        )  # fmt: skip
+    rows = [[*_run_cells(record), record.get("reason")] for record in failed]
     parts.append(table(["model", "dataset", "optimizer", "seed", "status", "reason"], rows, table_id="failures"))
     for record in failed:
         if record.get("traceback"):
@@ -120,19 +120,14 @@ def _failures_section(records) -> str:
 def _provenance_section(records) -> str:
     rows = []
     for record in sorted(records, key=lambda r: str(r.get("key"))):
-        config, provenance = record.get("config") or {}, record.get("provenance") or {}
+        provenance = record.get("provenance") or {}
         commit = provenance.get("git_commit")
         if commit and provenance.get("git_dirty"):
             commit = f"{commit[:12]} (dirty)"
         elif commit:
             commit = commit[:12]
         values = {**provenance, "git_commit": commit}
-        rows.append(
-            [record.get("key"), config.get("model_label") or config.get("model"),
-             config.get("dataset_label") or config.get("dataset"),
-             config.get("optimizer_label") or config.get("optimizer"), config.get("seed"), record.get("status"),
-             *(values.get(name) for name, _ in PROVENANCE_FIELDS)]
-        )  # fmt: skip
+        rows.append([record.get("key"), *_run_cells(record), *(values.get(name) for name, _ in PROVENANCE_FIELDS)])
     headers = ["run", "model", "dataset", "optimizer", "seed", "status", *(h for _, h in PROVENANCE_FIELDS)]
     plugins: dict[str, str] = {}
     for record in records:
@@ -172,7 +167,7 @@ def build_html(
 
     runs = runs_frame(records)
     summary = summary_frame(runs)
-    figures = plots.all_figures(records)
+    figures = plots.all_figures(records, runs, summary)
     try:
         figure_html = _figures_section(figures)
     finally:
