@@ -175,14 +175,10 @@ def _blame(rank: _Rank, world: int) -> dict:
 
 def _record(config, registry, suite, started, rank: _Rank, status: str, reason: str) -> dict:
     """The record of a run whose rank could not start or died: the runner's shape, the rank's whereabouts."""
-    from harness.provenance import run_provenance
-    from harness.store import new_record
+    from harness.launch import lost_record
 
-    record = new_record(config, suite)
-    record.update(status=status, reason=reason)
     where = {"pid": rank.process.pid, **rank.whereabouts}
-    record["provenance"] = run_provenance(registry.plugins, config, started, **where)
-    return record
+    return lost_record(registry, config, suite, started, status, reason, **where)
 
 
 def _stop(ranks: list[_Rank]) -> None:

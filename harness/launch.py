@@ -123,6 +123,26 @@ def make_launcher(
     return LocalLauncher(registry, suite, jobs, timeout)
 
 
+def lost_record(registry, config, suite: str | None, started, status: str, reason: str, **where) -> dict:
+    """The record of a run whose process ended without sending one (died, stopped, failed to start).
+
+    The runner's shape, so tables group it with its siblings; ``where`` is
+    what is known of where it ran (pid, device, threads, ...).
+    """
+    from harness.provenance import run_provenance
+    from harness.store import new_record
+
+    record = new_record(config, suite)
+    record.update(status=status, reason=reason)
+    record["provenance"] = run_provenance(registry.plugins, config, started, **where)
+    return record
+
+
+def missing_plugins(registry, loaded) -> list[str]:
+    """The plugins available here that a worker, rebuilding the registry from its origin, did not load."""
+    return sorted({info.name for info in registry.plugins.available()} - set(loaded))
+
+
 def reap(children) -> None:
     """Give ``(process, pipe)`` pairs :data:`EXIT_GRACE_S` in all to exit, kill those still there, close the pipes."""
     deadline = time.monotonic() + EXIT_GRACE_S
@@ -486,7 +506,7 @@ class LocalLauncher:
 
     def _check_plugins(self, loaded: list[str]) -> None:
         """A worker must have every plugin the parent has; one registered by hand in-process cannot be rebuilt."""
-        missing = sorted({info.name for info in self.registry.plugins.available()} - set(loaded))
+        missing = missing_plugins(self.registry, loaded)
         if missing:
             raise LaunchError(
                 f"plugins {', '.join(missing)} are available here but not in a worker process (registered by "
@@ -512,15 +532,8 @@ class LocalLauncher:
 
     def _lost(self, config, worker: _Worker, status: str, reason: str) -> dict:
         """The record of a run that ended with its worker: the runner's shape, what is known of where it ran."""
-        from harness.provenance import run_provenance
-        from harness.store import new_record
-
-        record = new_record(config, self.suite)
-        record["status"] = status
-        record["reason"] = reason
         where = {"pid": worker.process.pid, **worker.whereabouts}
-        record["provenance"] = run_provenance(self.registry.plugins, config, worker.started_at, **where)
-        return record
+        return lost_record(self.registry, config, self.suite, worker.started_at, status, reason, **where)
 
     @staticmethod
     def _shut_down(workers: list[_Worker], gently: bool) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 
 from harness.errors import LaunchError
-from harness.launch import _whereabouts, cpu_cores
+from harness.launch import _whereabouts, cpu_cores, lost_record, missing_plugins
 
 INSTALL_HINT = "the ray launcher needs `pip install harness[ray]`"
 
@@ -228,7 +228,7 @@ class RayLauncher:
 
     def _check_plugins(self, loaded: list[str]) -> None:
         """An actor must have every plugin the driver has; one registered by hand here cannot be rebuilt there."""
-        missing = sorted({info.name for info in self.registry.plugins.available()} - set(loaded))
+        missing = missing_plugins(self.registry, loaded)
         if missing:
             raise LaunchError(
                 f"plugins {', '.join(missing)} are available here but not in a Ray actor: install them on every "
@@ -237,18 +237,13 @@ class RayLauncher:
 
     def _crashed(self, config, slot: _Slot, exc: Exception) -> dict:
         """The record of a run whose actor died under it: the runner's shape, status ``crashed``."""
-        from harness.provenance import run_provenance
-        from harness.store import new_record
-
         try:
             where = self.ray.get(slot.where, timeout=5)
         except Exception:  # the actor died before it could say
             where = {}
         hostname = where.pop("hostname", None)
-        record = new_record(config, self.suite)
-        record["status"] = "crashed"
-        record["reason"] = f"Ray actor died while running this cell ({_short(exc)})"
-        record["provenance"] = run_provenance(self.registry.plugins, config, slot.started_at, **where)
+        reason = f"Ray actor died while running this cell ({_short(exc)})"
+        record = lost_record(self.registry, config, self.suite, slot.started_at, "crashed", reason, **where)
         if hostname is not None:
             record["provenance"]["hostname"] = hostname  # the node it ran on, not the driver's
         return record
