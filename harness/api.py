@@ -49,11 +49,9 @@ class SweepResult:
 
     def table(self, fmt: str = "simple") -> str:
         """The sweep's records in a text format of :func:`harness.report.export` (csv: one row per run)."""
-        from harness.report import BINARY_FORMATS, export
+        from harness.report import check_text_format, export
 
-        if fmt in BINARY_FORMATS:
-            raise ConfigError(f"{fmt} is a binary format: write it with harness report --format {fmt} -o FILE")
-        return export(self.records, fmt)
+        return export(self.records, check_text_format(fmt))
 
 
 def resolve_suite(suite_file=None, **settings) -> Suite:

@@ -375,20 +375,13 @@ def _settings(args) -> dict:
     }
 
 
-def _check_table_format(fmt: str) -> None:
-    from harness.errors import ConfigError
-    from harness.report import BINARY_FORMATS, check_format
-
-    if check_format(fmt) in BINARY_FORMATS:  # checked before anything trains
-        raise ConfigError(f"{fmt} is a binary format: write it with harness report --format {fmt} -o FILE")
-
-
 def cmd_run(args) -> int:
     import harness.api as api
     from harness.progress import make_progress
+    from harness.report import check_text_format
 
     settings = _settings(args)
-    _check_table_format(args.format)
+    check_text_format(args.format)  # before anything trains
     registry = _registry(args)
     _warn_unavailable(registry)
     progress = make_progress()
@@ -414,9 +407,10 @@ def cmd_run(args) -> int:
 def cmd_tune(args) -> int:
     from harness.config import as_tuple
     from harness.progress import make_progress
+    from harness.report import check_text_format
     from harness.tune import tune
 
-    _check_table_format(args.format)
+    check_text_format(args.format)  # before anything trains
     lr_grid = as_tuple("lr-grid", args.lr_grid, float) if args.lr_grid else None
     registry = _registry(args)
     _warn_unavailable(registry)

@@ -132,6 +132,13 @@ def formats() -> list[str]:
 BINARY_FORMATS = ("parquet",)
 
 
+def check_text_format(fmt: str) -> str:
+    """:func:`check_format`, and a ConfigError for a binary format where text is printed (a sweep's table)."""
+    if check_format(fmt) in BINARY_FORMATS:
+        raise ConfigError(f"{fmt} is a binary format: write it with harness report --format {fmt} -o FILE")
+    return fmt
+
+
 def check_format(fmt: str) -> str:
     """``fmt`` itself, or a ConfigError listing the formats a report can take (checked before any work)."""
     allowed = formats()
