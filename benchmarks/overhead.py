@@ -2,7 +2,7 @@
 
 For each workload, one process runs, interleaved and repeated:
 
-* the harness: a real run through ``harness.runner.execute`` (the code path
+* the harness: a real run through ``harness.train.runner.execute`` (the code path
   of ``harness run``), its own reported samples/s;
 * the usual hand loop: ``DataLoader(TensorDataset(x, y), shuffle=True)``;
 * the fastest hand loop: the tensors on the device, one ``randperm`` per epoch,
@@ -44,9 +44,10 @@ from common import emit, machine, median, parser  # noqa: E402
 
 from harness.api import load_registry  # noqa: E402
 from harness.config import expand, make_suite  # noqa: E402
-from harness.measure import peak_flops, training_flops  # noqa: E402
-from harness.runner import execute, load_dataset, resolve_device  # noqa: E402
 from harness.specs import unavailable_reason  # noqa: E402
+from harness.train.devices import resolve_device  # noqa: E402
+from harness.train.measure import peak_flops, training_flops  # noqa: E402
+from harness.train.runner import execute, load_dataset  # noqa: E402
 
 GPU_PLUGIN = Path(__file__).resolve().parent / "gpu_models.py"
 

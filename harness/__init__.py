@@ -1,12 +1,17 @@
 """harness: a plugin-based benchmark harness for deep learning.
 
 Importing this package is cheap (no torch, no Lightning): plugins import it
-for ``hookimpl`` and the specs, and ``harness --help`` must start fast.
+for ``hookimpl`` and the specs, and ``harness --help`` must start fast. The
+entry points :func:`run`, :func:`tune`, :func:`report` and :func:`compare`
+are those of :mod:`harness.api`, loaded on first use (PEP 562), so they keep
+their real signatures and docstrings. No submodule shares their names
+(reporting lives in :mod:`harness.reporting`, tuning in :mod:`harness.tuning`):
+importing a submodule sets the package attribute of its name, which would
+replace the function.
 """
 
 from importlib import metadata as _metadata
 
-import harness.report as _report_module  # noqa: F401  (see report() below)
 from harness.hookspecs import hookimpl
 from harness.specs import DatasetInfo, DatasetSpec, DatasetSplits, ModelSpec, OptimizerSpec, lazy
 
@@ -15,32 +20,21 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-
-def run(*args, **kwargs):
-    """Run a sweep; see :func:`harness.api.run`."""
-    from harness.api import run as _run
-
-    return _run(*args, **kwargs)
+#: The functions of harness.api offered at the top level.
+_ENTRY_POINTS = ("run", "tune", "report", "compare")
 
 
-def report(*args, **kwargs):
-    """Render the records of a results directory; see :func:`harness.api.report`.
+def __getattr__(name: str):
+    if name in _ENTRY_POINTS:
+        from harness import api
 
-    The submodule harness.report is imported above, before this function is
-    defined: importing a submodule for the first time sets the package
-    attribute of its name, which would otherwise replace this function with
-    the module after the first report. That import is cheap (no pandas).
-    """
-    from harness.api import report as _report
-
-    return _report(*args, **kwargs)
+        value = globals()[name] = getattr(api, name)
+        return value
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
 
 
-def compare(*args, **kwargs):
-    """Compare two results directories cell by cell; see :func:`harness.api.compare`."""
-    from harness.api import compare as _compare
-
-    return _compare(*args, **kwargs)
+def __dir__():
+    return sorted([*globals(), *_ENTRY_POINTS])
 
 
 __all__ = [
@@ -52,6 +46,7 @@ __all__ = [
     "DatasetSplits",
     "lazy",
     "run",
+    "tune",
     "report",
     "compare",
     "__version__",

@@ -1,72 +1,28 @@
-"""The Python entry points: ``harness.run(...)``, ``harness.report(...)`` and ``harness.compare(...)``.
+"""The Python entry points: ``harness.run(...)``, ``harness.tune(...)``, ``harness.report(...)`` and
+``harness.compare(...)``.
 
 The CLI is a thin shell over these, so a notebook gets exactly what the
-command line does, without printing.
+command line does, without printing. The helpers a caller needs beside them
+(:func:`load_registry`, :func:`resolve_suite`, :func:`run_configs`,
+:class:`SweepResult`) are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from harness.config import EXECUTION_KEYS, RunConfig, Suite, expand, make_suite, read_suite_file
+from harness.config import expand, resolve_suite
 from harness.errors import ConfigError
-from harness.store import Store
+from harness.registry import load_registry
+from harness.sweep import DEFAULT_RESULTS, SweepResult, run_configs
+from harness.tuning import tune
 
-DEFAULT_RESULTS = Path("results")
-
-
-def default_suite_path() -> Path:
-    return Path(str(resources.files("harness") / "suites" / "default.toml"))
-
-
-def load_registry(plugins=(), blocked=()):
-    """Plugins discovered and their specs collected: what `list` and `run` look names up in."""
-    from harness.manager import load_plugins
-    from harness.registry import Registry
-
-    return Registry(load_plugins(paths=plugins, blocked=blocked))
-
-
-@dataclass
-class SweepResult:
-    """What a sweep did: its records (this grid's cells only), skipped pairs and output folder."""
-
-    output: Path
-    records: list[dict] = field(default_factory=list)
-    skipped: list[tuple[str, str, str]] = field(default_factory=list)
-    reused: int = 0
-
-    def frame(self):
-        from harness.report import runs_frame
-
-        return runs_frame(self.records)
-
-    def table(self, fmt: str = "simple") -> str:
-        """The sweep's records in a text format of :func:`harness.report.export` (csv: one row per run)."""
-        from harness.report import check_text_format, export
-
-        return export(self.records, check_text_format(fmt))
-
-
-def resolve_suite(suite_file=None, **settings) -> Suite:
-    """A suite file (or the default suite) with the given settings laid over it."""
-    values = read_suite_file(suite_file or default_suite_path())
-    overrides = {k: v for k, v in settings.items() if v is not None}
-    if overrides and suite_file is None:
-        values.pop("name", None)  # an ad-hoc sweep gets a name from its content below
-    values.update(overrides)
-    suite = make_suite(values)
-    if suite.name is None:  # named by what its runs compute: a time limit or OOM retries do not make another sweep
-        content = {k: v for k, v in asdict(suite).items() if k not in EXECUTION_KEYS}
-        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        suite = Suite(**{**asdict(suite), "name": f"sweep-{digest}"})
-    return suite
+__all__ = [
+    "run", "tune", "report", "compare", "save_plots",
+    "load_registry", "resolve_suite", "run_configs", "SweepResult", "DEFAULT_RESULTS",
+]  # fmt: skip
 
 
 def run(
@@ -113,47 +69,6 @@ def run(
     return result
 
 
-def run_configs(
-    runs: list[RunConfig],
-    output: str | Path,
-    *,
-    registry,
-    suite_name: str | None = None,
-    rerun: bool = False,
-    on_event: Callable[..., None] | None = None,
-    launcher: str = "local",
-    jobs: int | None = None,
-    timeout: float | None = None,
-    oom_retry: bool = False,
-    address: str | None = None,
-) -> SweepResult:
-    """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
-
-    What :func:`run` does after expanding its grid; ``harness tune`` calls it
-    with the configs its search chose. ``timeout`` and ``oom_retry`` as in :func:`run`.
-    """
-    from harness.launch import make_launcher
-    from harness.sweep import Sweep, notify_record_written
-
-    emit = on_event or (lambda kind, **data: None)
-    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs)
-    store = Store(output)
-    sweep = Sweep(
-        store,
-        rerun=rerun,
-        oom_retry=oom_retry,
-        emit=emit,
-        on_record=lambda record, path: notify_record_written(registry, record, path),
-    )
-    todo = sweep.plan(runs)
-    emit(
-        "plan", total=sweep.total, todo=todo, reused=sweep.reused, output=store.root, workers=pool.size(todo),
-        in_process=pool.name == "inline",
-    )  # fmt: skip
-    sweep.run(pool)
-    return SweepResult(store.root, sweep.records, reused=sweep.reused)
-
-
 def report(
     directory: str | Path,
     format: str = "simple",
@@ -174,8 +89,9 @@ def report(
     the optimizers' win table and performance profile follow a table
     (``test``: ``welch`` or ``bootstrap``); the html page always has them.
     """
-    from harness.plots import check_plot_format
-    from harness.report import BINARY_FORMATS, check_format, export, load_records
+    from harness.reporting.export import export, load_records
+    from harness.reporting.formats import BINARY_FORMATS, check_format
+    from harness.reporting.plots import check_plot_format
 
     check_plot_format(plot_format)
     if check_format(format) in BINARY_FORMATS and output is None:
@@ -200,7 +116,7 @@ def report(
 
 def save_plots(records: list[dict], folder: str | Path, plot_format: str = "png") -> list[Path]:
     """Learning curves, metric vs throughput and metric vs memory of ``records`` as image files."""
-    from harness import plots
+    from harness.reporting import plots
 
     figures = plots.all_figures(records)
     try:
@@ -216,14 +132,14 @@ def compare(
     allow_device_mismatch: bool = False,
     test: str = "welch",
 ):
-    """Compare two results directories cell by cell; a :class:`harness.comparison.Comparison`.
+    """Compare two results directories cell by cell; a :class:`harness.reporting.compare.Comparison`.
 
     ``.regressions`` lists what got worse by more than ``threshold`` (relative)
     and beyond seed noise; ``.render(fmt)`` prints it. Raises
-    :class:`harness.comparison.DeviceMismatchError` when matched cells ran on
+    :class:`harness.reporting.compare.DeviceMismatchError` when matched cells ran on
     different devices, unless ``allow_device_mismatch`` (then the result says so).
     """
-    from harness.comparison import compare_dirs
+    from harness.reporting.compare import compare_dirs
 
     result = compare_dirs(base, new, threshold, allow_device_mismatch=allow_device_mismatch, test=test)
     for path, problem in result.problems:

@@ -15,7 +15,7 @@ import os
 import sys
 
 KIND_ARGS = {"models": "model", "datasets": "dataset", "optimizers": "optimizer"}
-TESTS = ("welch", "bootstrap")  # harness.stats, named here so --help needs no numpy
+TESTS = ("welch", "bootstrap")  # harness.reporting.stats, named here so --help needs no numpy
 
 
 class _Parser(argparse.ArgumentParser):
@@ -247,8 +247,8 @@ def _blocked(options: list[str]) -> list[str]:
 
 
 def _registry(args):
-    from harness.api import load_registry
     from harness.data import DATA_ROOT_ENV
+    from harness.registry import load_registry
 
     if args.data_root:
         os.environ[DATA_ROOT_ENV] = args.data_root  # read by dataset plugins, inherited by worker processes
@@ -343,7 +343,7 @@ def cmd_plugins(args) -> int:
 
 def _any_failed(records: list[dict]) -> bool:
     """Whether a run ended badly: not final, and not an out-of-memory run retried at a smaller batch size."""
-    from harness.sweep import settled
+    from harness.records import settled
 
     return not all(settled(record) for record in records)
 
@@ -378,7 +378,7 @@ def _settings(args) -> dict:
 def cmd_run(args) -> int:
     import harness.api as api
     from harness.progress import make_progress
-    from harness.report import check_text_format
+    from harness.reporting.formats import check_text_format
 
     settings = _settings(args)
     check_text_format(args.format)  # before anything trains
@@ -407,8 +407,8 @@ def cmd_run(args) -> int:
 def cmd_tune(args) -> int:
     from harness.config import as_tuple
     from harness.progress import make_progress
-    from harness.report import check_text_format
-    from harness.tune import tune
+    from harness.reporting.formats import check_text_format
+    from harness.tuning import tune
 
     check_text_format(args.format)  # before anything trains
     lr_grid = as_tuple("lr-grid", args.lr_grid, float) if args.lr_grid else None
@@ -478,7 +478,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from harness.comparison import check_compare_format, compare_dirs
+    from harness.reporting.compare import check_compare_format, compare_dirs
 
     check_compare_format(args.format)
     result = compare_dirs(

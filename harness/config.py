@@ -14,6 +14,7 @@ import itertools
 import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,26 @@ def read_suite_file(path: str | Path) -> dict:
         raise ConfigError(f"suite file {path} is not valid TOML: {exc}") from None
     data.setdefault("name", path.stem)
     return data
+
+
+def default_suite_path() -> Path:
+    """The built-in default suite: a real benchmark on data that ships with a package."""
+    return Path(str(resources.files("harness") / "suites" / "default.toml"))
+
+
+def resolve_suite(suite_file=None, **settings) -> Suite:
+    """A suite file (or the default suite) with the given settings laid over it."""
+    values = read_suite_file(suite_file or default_suite_path())
+    overrides = {k: v for k, v in settings.items() if v is not None}
+    if overrides and suite_file is None:
+        values.pop("name", None)  # an ad-hoc sweep gets a name from its content below
+    values.update(overrides)
+    suite = make_suite(values)
+    if suite.name is None:  # named by what its runs compute: a time limit or OOM retries do not make another sweep
+        content = {k: v for k, v in asdict(suite).items() if k not in EXECUTION_KEYS}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        suite = Suite(**{**asdict(suite), "name": f"sweep-{digest}"})
+    return suite
 
 
 # ---------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def harness_run_callbacks(config: RunConfig) -> list:
     The harness's own Fabric loop calls the usual hook names
     (``on_train_start``, ``on_train_epoch_start``, ``on_train_batch_end``,
     ``on_train_epoch_end``, ``on_validation_start``, ``on_validation_end``,
-    ``on_train_end``) with a :class:`harness.engine.LoopState` as the
+    ``on_train_end``) with a :class:`harness.train.engine.LoopState` as the
     ``trainer`` argument: it has ``current_epoch``, ``global_step``,
     ``callback_metrics``, ``should_stop`` and ``sanity_checking``. Runs that
     use a Lightning ``Trainer`` (a model's own LightningModule, several

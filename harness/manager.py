@@ -13,7 +13,6 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pluggy
 
 from harness import hookspecs
-from harness.errors import HarnessError, did_you_mean
+from harness.errors import HarnessError, did_you_mean, one_line
 
 ENTRY_POINT_GROUP = "harness"
 
@@ -107,14 +106,6 @@ class Plugins:
         return {i.name: i.version for i in self.available()}
 
 
-def _short_error(exc: BaseException) -> str:
-    """'ModuleNotFoundError: No module named x (file.py:3)' -- one line that says where."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}{where}"
-
-
 def _import_path(path: Path):
     """Import a local plugin file or package folder under a name unique to its path."""
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
@@ -155,7 +146,7 @@ def _register(plugins: Plugins, info: PluginInfo, load) -> None:
     except BaseException as exc:  # a plugin may even call sys.exit; never let it take us down
         if isinstance(exc, KeyboardInterrupt):
             raise
-        info.error = f"failed to import: {_short_error(exc)}"
+        info.error = f"failed to import: {one_line(exc)}"
         return
     try:
         plugins.pm.register(module, name=info.name)

@@ -52,17 +52,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_name(device) -> str:
-    """'cuda: NVIDIA H100 80GB HBM3', 'mps: Apple M2', 'cpu: Intel Xeon ... (2 threads)'."""
-    import torch
-
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    if device.type == "mps":
-        return f"mps: {platform.machine()} {platform.mac_ver()[0]}"
-    return f"cpu: {cpu_name()} ({torch.get_num_threads()} threads)"
-
-
 @functools.cache
 def static_provenance() -> dict:
     """The part of provenance that is the same for every run in this process."""
@@ -84,7 +73,7 @@ def static_provenance() -> dict:
 def run_provenance(plugins, config, started, *, device=None, accelerator=None, threads=None, pid=None) -> dict:
     """The provenance of one run: the process's static part plus where, when and by which process it ran.
 
-    ``device`` is :func:`device_name`'s text; ``pid`` defaults to this process,
+    ``device`` is :func:`harness.train.devices.device_name`'s text; ``pid`` defaults to this process,
     so records show which worker ran them.
     """
     from datetime import datetime, timezone

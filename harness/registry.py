@@ -10,8 +10,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from harness.errors import DuplicateNameError, UnknownNameError, did_you_mean
-from harness.manager import Plugins, _short_error
+from harness.errors import DuplicateNameError, UnknownNameError, did_you_mean, one_line
+from harness.manager import Plugins, load_plugins
 from harness.specs import SPEC_TYPES
 
 KINDS = ("model", "dataset", "optimizer")
@@ -52,7 +52,7 @@ def _collect(plugins: Plugins) -> dict[str, list[Entry]]:
                             f"harness_register_{kind}s returned {type(spec).__name__}, not {SPEC_TYPES[kind].__name__}"
                         )
             except Exception as exc:
-                failed[name] = f"harness_register_{kind}s failed: {_short_error(exc)}"
+                failed[name] = f"harness_register_{kind}s failed: {one_line(exc)}"
                 continue
             per_plugin.setdefault(name, []).extend(Entry(kind, spec, name) for spec in result)
     for name, error in failed.items():
@@ -112,3 +112,9 @@ class Registry:
         if not matched:
             raise UnknownNameError(f"no {kind} matches {pattern!r}; available: {', '.join(self.names(kind)) or 'none'}")
         return matched
+
+
+def load_registry(plugins=(), blocked=()) -> Registry:
+    """Plugins discovered (entry points, then the local ``plugins`` paths; ``blocked`` skipped) and their specs
+    collected: what ``harness list`` and every sweep look names up in."""
+    return Registry(load_plugins(paths=plugins, blocked=blocked))

@@ -6,15 +6,8 @@ target, so a reader (or a sweep killed mid-write) never sees half a record and
 parallel writers never clobber each other. Records are plain JSON, never
 pickles: reading a results directory never runs code. Nothing here imports torch.
 
-A record is a dict with these top-level keys: ``schema``, ``key``, ``status``
-(``ok``, ``failed``, ``oom``, ``diverged``, ``timeout`` when it ran past the
-sweep's time limit, or ``crashed`` when the worker process running it died),
-``reason``, ``traceback``, ``suite``, ``config`` (the resolved RunConfig),
-``task``, ``metric``, ``metric_mode`` (``max``/``min``), ``results`` (the
-measurements), ``provenance`` and ``descriptions`` (name, plugin and
-description of the model, dataset and optimizer). A run retried at a smaller
-batch size after running out of memory has ``retry_of`` (the key of the run
-that did), and that run's record has ``retried_as`` (``key`` and ``batch_size``).
+What a record holds and means is :mod:`harness.records`'s to say; this module only
+moves records between memory and files.
 
 Two sweeps may write into one results directory at once: :meth:`Store.claim`
 lets only one of them train a cell at a time.
@@ -28,30 +21,12 @@ import socket
 import tempfile
 from pathlib import Path
 
+from harness import records
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no advisory locks, so no claims
     fcntl = None
-
-SCHEMA_VERSION = 1
-
-#: Statuses that mean the cell is done; anything else (``failed``, ``oom``, ``timeout``, ``crashed``) is
-#: retried on resume: the cause may be gone (memory freed, a bug fixed, a longer time limit).
-FINAL_STATUSES = ("ok", "diverged")
-
-
-def new_record(config, suite: str | None) -> dict:
-    """A run's record before anything is measured: the one shape every launcher writes, whatever happens."""
-    return {
-        "schema": SCHEMA_VERSION,
-        "key": config.key(),
-        "suite": suite,
-        "status": "ok",
-        "reason": None,
-        "traceback": None,
-        "config": config.as_dict(),
-        "results": {},
-    }
 
 
 class Store:
@@ -86,29 +61,28 @@ class Store:
             record = json.loads(self.path_for(key).read_text())
         except (OSError, ValueError):  # missing, truncated, binary garbage (UnicodeDecodeError is a ValueError)
             return None
-        return record if _problem(record) is None else None
+        return record if records.problem(record) is None else None
 
     def is_finished(self, key: str) -> bool:
-        record = self.read(key)
-        return record is not None and record.get("status") in FINAL_STATUSES
+        return records.is_final(self.read(key))
 
     def load_all(self) -> tuple[list[dict], list[tuple[Path, str]]]:
         """Every readable record, and ``(path, problem)`` for each file that is not one."""
-        records, problems = [], []
+        found, problems = [], []
         if not self.runs.is_dir():
-            return records, problems
+            return found, problems
         for path in sorted(self.runs.glob("*.json")):
             try:
                 record = json.loads(path.read_text())
             except (OSError, ValueError) as exc:
                 problems.append((path, f"unreadable record: {exc}"))
                 continue
-            problem = _problem(record)
+            problem = records.problem(record)
             if problem is not None:
                 problems.append((path, f"not a harness run record: {problem}"))
                 continue
-            records.append(record)
-        return records, problems
+            found.append(record)
+        return found, problems
 
     def claim(self, key: str) -> Claim | None:
         """The exclusive right to train ``key`` now, or None while another process holds it.
@@ -166,15 +140,3 @@ class Claim:
         finally:
             os.close(self.fd)
             self.fd = None
-
-
-def _problem(record) -> str | None:
-    """Why a parsed JSON value is not a run record, or None when it is one."""
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object"
-    for name, kind in (("key", str), ("status", str), ("config", dict)):
-        if not isinstance(record.get(name), kind):
-            return f"no {name!r} {kind.__name__}"
-    if not isinstance(record.get("results", {}), dict):
-        return "'results' is not an object"
-    return None

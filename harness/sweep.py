@@ -1,4 +1,5 @@
-"""A sweep's bookkeeping around a launcher: which cells to train, in what order, and what to do when one goes wrong.
+"""A sweep: runs trained through a launcher into a results directory, and the bookkeeping around it --
+which cells to train, in what order, and what to do when one goes wrong.
 
 Kept out of the launchers, so every launcher resumes, retries and shares a
 results directory the same way:
@@ -25,10 +26,16 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.store import FINAL_STATUSES, Claim, Store
+from harness.config import RunConfig
+from harness.launch.factory import make_launcher
+from harness.records import is_final
+from harness.store import Claim, Store
+
+#: Where a sweep's records go when no output is given: ``results/<suite name>``.
+DEFAULT_RESULTS = Path("results")
 
 #: How often a sweep looks again at cells another sweep is training, once it has nothing else to do.
 WAIT_POLL_S = 0.5
@@ -37,11 +44,6 @@ WAIT_POLL_S = 0.5
 def halved(config):
     """``config`` at half its batch size, or None at batch size 1 (nothing smaller to try)."""
     return replace(config, batch_size=config.batch_size // 2) if config.batch_size > 1 else None
-
-
-def settled(record: dict) -> bool:
-    """Whether a record needs no more work: final, or out of memory with a retry at a smaller batch size."""
-    return record["status"] in FINAL_STATUSES or bool(record.get("retried_as"))
 
 
 class Sweep:
@@ -91,7 +93,7 @@ class Sweep:
         if retry_of is not None:
             self._retry_of[key] = retry_of
         existing = None if self.rerun else self.store.read(key)
-        if existing is not None and existing["status"] in FINAL_STATUSES:
+        if is_final(existing):
             self._reuse(existing)
         elif self.oom_retry and existing is not None and existing.get("retried_as") and (smaller := halved(config)):
             self._reuse(existing)
@@ -132,7 +134,7 @@ class Sweep:
                 self.emit("held", config=config, holder=self.store.holder(key))
                 continue
             existing = None if self.rerun else self.store.read(key)
-            if existing is not None and existing["status"] in FINAL_STATUSES:  # another sweep finished it meanwhile
+            if is_final(existing):  # another sweep finished it meanwhile
                 claim.release()
                 self._reuse(existing)
                 self.emit("reused", config=config, record=existing)
@@ -179,7 +181,7 @@ class Sweep:
                     continue
                 claim.release()  # taken again when a worker starts it
                 existing = self.store.read(config.key())
-                if existing is not None and existing["status"] in FINAL_STATUSES:
+                if is_final(existing):
                     self._reuse(existing)
                     self.emit("reused", config=config, record=existing)
                 else:
@@ -215,3 +217,63 @@ def notify_record_written(registry, record: dict, path: Path) -> None:
             impl.function(record=record, path=str(path))
         except Exception as exc:  # an observer must never stop the sweep
             warnings.warn(f"plugin {impl.plugin_name}: harness_record_written failed: {exc}", stacklevel=2)
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did: its records (this grid's cells only), skipped pairs and output folder."""
+
+    output: Path
+    records: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    reused: int = 0
+
+    def frame(self):
+        from harness.reporting.frames import runs_frame
+
+        return runs_frame(self.records)
+
+    def table(self, fmt: str = "simple") -> str:
+        """The sweep's records in a text format of :func:`harness.reporting.export.export` (csv: one row per run)."""
+        from harness.reporting.export import export
+        from harness.reporting.formats import check_text_format
+
+        return export(self.records, check_text_format(fmt))
+
+
+def run_configs(
+    runs: list[RunConfig],
+    output: str | Path,
+    *,
+    registry,
+    suite_name: str | None = None,
+    rerun: bool = False,
+    on_event: Callable[..., None] | None = None,
+    launcher: str = "local",
+    jobs: int | None = None,
+    timeout: float | None = None,
+    oom_retry: bool = False,
+    address: str | None = None,
+) -> SweepResult:
+    """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
+
+    What :func:`harness.run` does after expanding its grid; ``harness tune`` calls it
+    with the configs its search chose. ``timeout`` and ``oom_retry`` as in :func:`harness.run`.
+    """
+    emit = on_event or (lambda kind, **data: None)
+    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs)
+    store = Store(output)
+    sweep = Sweep(
+        store,
+        rerun=rerun,
+        oom_retry=oom_retry,
+        emit=emit,
+        on_record=lambda record, path: notify_record_written(registry, record, path),
+    )
+    todo = sweep.plan(runs)
+    emit(
+        "plan", total=sweep.total, todo=todo, reused=sweep.reused, output=store.root, workers=pool.size(todo),
+        in_process=pool.name == "inline",
+    )  # fmt: skip
+    sweep.run(pool)
+    return SweepResult(store.root, sweep.records, reused=sweep.reused)

@@ -10,8 +10,8 @@ import pytest
 
 import harness
 from harness.cli import main
-from harness.comparison import IMPROVED, NOISE, REGRESSION, UNCHANGED, DeviceMismatchError, compare_dirs
 from harness.errors import ConfigError, HarnessError
+from harness.reporting.compare import IMPROVED, NOISE, REGRESSION, UNCHANGED, DeviceMismatchError, compare_dirs
 from harness.store import Store
 
 CPU = "cpu: Test CPU"

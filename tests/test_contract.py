@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from harness.api import load_registry
-from harness.runner import load_dataset
 from harness.specs import PAD_ID, unavailable_reason
-from harness.tasks import wrap
+from harness.train.runner import load_dataset
+from harness.train.tasks import wrap
 
 REGISTRY = load_registry()
 MODELS = REGISTRY.entries("model")

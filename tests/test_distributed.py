@@ -10,9 +10,9 @@ import torch
 
 import harness
 from harness.config import RunConfig, make_suite
-from harness.data import TensorBatches
 from harness.errors import ConfigError
-from harness.measure import ThroughputMeter
+from harness.train.batches import TensorBatches
+from harness.train.measure import ThroughputMeter
 
 TRAIN_SAMPLES = 1077  # digits' training split
 DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp", "datasets": "digits", "seeds": 1}

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 import harness
-from harness.data import TensorBatches
-from harness.engine import FabricLoop, planned_steps
-from harness.measure import ThroughputMeter, flops_summary, token_counter, training_flops
 from harness.specs import PAD_ID, DatasetInfo
-from harness.tasks import wrap
+from harness.train.batches import TensorBatches
+from harness.train.engine import FabricLoop, planned_steps
+from harness.train.measure import ThroughputMeter, flops_summary, token_counter, training_flops
+from harness.train.tasks import wrap
 
 DIGITS = {"datasets": "digits", "seeds": 1}
 DIGITS_TRAIN, DIGITS_STEPS = 1077, math.ceil(1077 / 64)

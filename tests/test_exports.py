@@ -8,8 +8,10 @@ from test_report import make_record
 
 import harness.api as api
 from harness.cli import main
-from harness.latex import escape, render_latex
-from harness.report import export, runs_frame, summary_frame
+from harness.reporting.cells import summary_frame
+from harness.reporting.export import export
+from harness.reporting.frames import runs_frame
+from harness.reporting.latex import escape, render_latex
 from harness.store import Store
 
 

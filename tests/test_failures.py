@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import harness
-import harness.launch
+import harness.launch.local
 from harness.api import resolve_suite
 from harness.cli import main
 from harness.config import expand
@@ -58,7 +58,7 @@ def _gone(pids, timeout: float = 20.0) -> bool:
 
 
 def test_a_run_past_the_time_limit_is_stopped_recorded_and_its_worker_replaced(tmp_path, test_registry, monkeypatch):
-    monkeypatch.setattr(harness.launch, "TIMEOUT_GRACE_S", 0.5)  # how long SIGTERM gets before SIGKILL
+    monkeypatch.setattr(harness.launch.local, "TIMEOUT_GRACE_S", 0.5)  # how long SIGTERM gets before SIGKILL
     seen, on_event = _events()
     started = time.monotonic()
     result = harness.run(

@@ -13,8 +13,10 @@ import harness
 import harness.api as api
 from harness.api import load_registry
 from harness.cli import main
-from harness.plots import pareto_front
-from harness.report import format_metric, runs_frame, summary_frame
+from harness.reporting.cells import summary_frame
+from harness.reporting.frames import runs_frame
+from harness.reporting.plots import pareto_front
+from harness.reporting.text import format_metric
 from harness.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -16,7 +16,8 @@ import harness
 from harness.api import load_registry
 from harness.cli import main
 from harness.errors import ConfigError, LaunchError
-from harness.launch import _death, cpu_cores, default_jobs, visible_gpus
+from harness.launch.children import death
+from harness.launch.machine import cpu_cores, default_jobs, visible_gpus
 from harness.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -168,7 +169,7 @@ def test_gpus_to_pin_workers_to_follow_cuda_visible_devices(monkeypatch, listed,
 
 @pytest.mark.parametrize("exitcode, how", [(-9, "signal SIGKILL"), (-11, "signal SIGSEGV"), (3, "exit code 3")])
 def test_a_dead_worker_is_described_by_its_signal_or_exit_code(exitcode, how):
-    assert _death(exitcode) == how
+    assert death(exitcode) == how
 
 
 def test_a_worker_that_cannot_rebuild_the_registry_is_a_launch_error(tmp_path):

@@ -5,8 +5,8 @@ import time
 import pytest
 import torch
 
-from harness.data import TensorBatches, batch_size_of
-from harness.measure import MemoryMeter, ThroughputMeter
+from harness.train.batches import TensorBatches, batch_size_of
+from harness.train.measure import MemoryMeter, ThroughputMeter
 
 
 class _Trainer:

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 
 from harness.errors import ConfigError, HarnessError
-from harness.report import build_report, format_metric, render, runs_frame, summary_frame
+from harness.reporting.cells import summary_frame
+from harness.reporting.export import build_report, render
+from harness.reporting.frames import runs_frame
+from harness.reporting.text import format_metric
 from harness.store import Store
 
 
@@ -342,7 +345,7 @@ def test_build_report_without_records_says_where_it_looked(tmp_path):
 
 def test_importing_report_does_not_import_torch():
     probe = (
-        "import json, sys\nimport harness.report\n"
+        "import json, sys\nimport harness.reporting.export, harness.reporting.compare, harness.store, harness.records\n"
         "print(json.dumps([m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
@@ -388,7 +391,7 @@ def test_no_rank_column_when_no_cell_has_a_rival():
 
 
 def test_significance_table_tests_each_cell_against_the_best():
-    from harness.report import stats_tables
+    from harness.reporting.stats_tables import stats_tables
 
     records = contest(
         {
@@ -408,7 +411,7 @@ def test_significance_table_tests_each_cell_against_the_best():
 
 
 def test_win_table_and_profile_for_optimizers_with_a_target():
-    from harness.report import profile_frame, wins_frame
+    from harness.reporting.stats_tables import profile_frame, wins_frame
 
     records = contest({("mlp", "adam"): [0.95, 0.96, 0.94], ("mlp", "sgd"): [0.85, 0.86, 0.84]}, target=0.9)
     for record in records:  # adam reaches the target in 2 s; sgd in 4 s on one seed only

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.stats import (
+from harness.reporting.stats import (
     ALONE,
     BOOTSTRAP_RESAMPLES,
     TIE,

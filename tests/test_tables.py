@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from harness.errors import ConfigError, HarnessError
-from harness.report import build_report, render, runs_frame, summary_frame
+from harness.reporting.cells import summary_frame
+from harness.reporting.export import build_report, render
+from harness.reporting.frames import runs_frame
 from harness.store import Store
 
 

@@ -6,7 +6,7 @@ import torch
 import harness
 from harness.schedules import SCHEDULES, build_schedule
 from harness.specs import BOS_ID, EOS_ID, PAD_ID, DatasetInfo
-from harness.tasks import Seq2SeqTask
+from harness.train.tasks import Seq2SeqTask
 
 TINY = {"seeds": 1, "max_epochs": 3}
 

@@ -14,7 +14,7 @@ from harness_text.rotten_tomatoes import LABELS, load_rotten_tomatoes, read_sent
 
 import harness
 from harness.specs import PAD_ID, SPECIAL_TOKENS, UNK_ID, DatasetInfo
-from harness.tasks import wrap
+from harness.train.tasks import wrap
 
 COLUMNS = ["category", "text", "movie_name", "has_plot_and_reviews"]
 COMMON = "the film is a"  # in every review, so always in the vocabulary

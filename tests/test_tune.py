@@ -6,9 +6,10 @@ import pytest
 
 from harness.cli import main
 from harness.config import RunConfig
-from harness.report import runs_frame, summary_frame
+from harness.reporting.cells import summary_frame
+from harness.reporting.frames import runs_frame
 from harness.store import Store
-from harness.tune import DEFAULT_FACTORS, choose, grid_for, tune
+from harness.tuning import DEFAULT_FACTORS, choose, grid_for, tune
 
 TINY = {"models": "logreg", "datasets": "digits", "max_epochs": 3, "launcher": "inline"}
 
@@ -81,7 +82,7 @@ def _fake(config: RunConfig, score, mode="max", status="ok") -> dict:
 
 
 def test_choose_follows_the_metric_mode_and_skips_rates_that_failed(registry):
-    from harness.tune import at_rate
+    from harness.tuning import at_rate
 
     base = RunConfig(model="mlp_regressor", dataset="diabetes", optimizer="adam", seed=0)
     grid = [0.001, 0.01, 0.1]

@@ -17,7 +17,7 @@ from harness_vision.models import CifarResNet, build_cnn, build_resnet
 
 import harness
 from harness.specs import DatasetInfo, unavailable_reason
-from harness.tasks import wrap
+from harness.train.tasks import wrap
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

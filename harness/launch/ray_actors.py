@@ -1,6 +1,6 @@
 """The Ray launcher: runs train in persistent Ray actors, on a local Ray instance or an existing cluster.
 
-It keeps the contract of the local pool (:mod:`harness.launch`): ``map``
+It keeps the :class:`~harness.launch.base.Launcher` contract of the local pool (:mod:`harness.launch.local`): ``map``
 yields ``(config, record)`` as runs finish, and the driver -- the process
 that called :func:`harness.run` -- writes every record into its own results
 directory. A sweep spread over a cluster therefore leaves the same records,
@@ -26,8 +26,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 
-from harness.errors import LaunchError
-from harness.launch import _whereabouts, cpu_cores, lost_record, missing_plugins
+from harness import records
+from harness.errors import LaunchError, one_line
+from harness.launch import children
+from harness.launch.base import missing_plugins
+from harness.launch.machine import cpu_cores
 
 INSTALL_HINT = "the ray launcher needs `pip install harness[ray]`"
 
@@ -48,15 +51,9 @@ class _Trainer:
     """
 
     def __init__(self, origin, suite: str | None, threads: int):
-        from harness.registry import Registry
-
-        self.registry = Registry(origin.load())
+        self.registry = children.prepare(origin, threads)
         self.suite = suite
         self.threads = threads
-        import torch
-
-        torch.set_num_threads(threads)
-        import harness.runner  # noqa: F401 - torch and Lightning are imported now, not during the first run
 
     def loaded(self) -> list[str]:
         """The plugins this actor could load (the driver checks it has them all)."""
@@ -64,10 +61,12 @@ class _Trainer:
 
     def whereabouts(self, config) -> dict:
         """Where ``config`` is about to train, so its record can say so even if this actor dies."""
-        return {**_whereabouts(config, self.threads), "hostname": socket.gethostname()}
+        from harness.train.devices import whereabouts
+
+        return {**whereabouts(config, self.threads), "hostname": socket.gethostname()}
 
     def run(self, config) -> dict:
-        from harness.runner import execute
+        from harness.launch.ranks import execute
 
         return execute(config, self.registry, suite=self.suite)
 
@@ -243,7 +242,9 @@ class RayLauncher:
             where = {}
         hostname = where.pop("hostname", None)
         reason = f"Ray actor died while running this cell ({_short(exc)})"
-        record = lost_record(self.registry, config, self.suite, slot.started_at, "crashed", reason, **where)
+        record = records.lost_record(
+            self.registry.plugins, config, self.suite, slot.started_at, "crashed", reason, **where
+        )
         if hostname is not None:
             record["provenance"]["hostname"] = hostname  # the node it ran on, not the driver's
         return record
@@ -253,8 +254,6 @@ def _short(exc: Exception) -> str:
     """One line from one of Ray's many-line errors: the actor's own exception, or the first line."""
     cause = getattr(exc, "cause", None) or getattr(exc, "base_exception", None)
     if isinstance(cause, Exception) and cause is not exc:
-        from harness.manager import _short_error
-
-        return _short_error(cause)
+        return one_line(cause)
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__

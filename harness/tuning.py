@@ -19,8 +19,12 @@ import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.config import RunConfig, expand, optimizer_label
+from harness.config import RunConfig, expand, optimizer_label, resolve_suite
 from harness.errors import ConfigError
+from harness.records import canonical, without_seed
+from harness.registry import load_registry
+from harness.store import Store
+from harness.sweep import DEFAULT_RESULTS, SweepResult, run_configs
 
 #: The default grid: these multiples of each optimizer's default learning rate (half-decade steps).
 DEFAULT_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -54,8 +58,8 @@ class TuneResult:
     """Both phases of a tuning sweep and what was chosen in between."""
 
     output: Path
-    search: object  # harness.api.SweepResult
-    final: object
+    search: SweepResult
+    final: SweepResult
     choices: list[Choice] = field(default_factory=list)
 
     def table(self, fmt: str = "simple") -> str:
@@ -125,20 +129,17 @@ def tune(
     Records land in ``output/search`` and ``output/final`` (default
     ``results/<suite name>-tuned``); both phases resume like ``harness run``.
     """
-    from harness import api
-    from harness.store import Store
-
     if search_seeds < 1 or seeds < 1:
         raise ConfigError("--search-seeds and --seeds must be at least 1")
     if settings.get("lr") is not None:
         raise ConfigError("lr: tuning chooses the learning rate; give the rates to try with lr_grid (--lr-grid)")
     emit = on_event or (lambda kind, **data: None)
-    suite = api.resolve_suite(suite_file, **settings)
-    registry = registry or api.load_registry(plugins, blocked)
+    suite = resolve_suite(suite_file, **settings)
+    registry = registry or load_registry(plugins, blocked)
     base_runs, skipped = expand(replace(suite, seeds=(0,), lr=()), registry)
     if not base_runs:
         raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
-    root = Path(output) if output else api.DEFAULT_RESULTS / f"{suite.name}-tuned"
+    root = Path(output) if output else DEFAULT_RESULTS / f"{suite.name}-tuned"
     grids = {base.key(): grid_for(base, registry, lr_grid) for base in base_runs}
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
@@ -153,7 +154,7 @@ def tune(
     ]
     common = {"registry": registry, "suite_name": suite.name, "rerun": rerun}
     common.update(launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry)
-    search = api.run_configs(search_configs, root / "search", on_event=on_event, **common)
+    search = run_configs(search_configs, root / "search", on_event=on_event, **common)
     by_key = {record["key"]: record for record in search.records}
     choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]
 
@@ -166,11 +167,11 @@ def tune(
         if config.key() in by_key and not rerun and not final_store.is_finished(config.key()):
             final_store.write(by_key[config.key()])
     emit("phase", name="final", detail=f"{len(final_configs) // max(1, seeds)} choices x {seeds} seed(s)")
-    final = api.run_configs(final_configs, root / "final", on_event=on_event, **common)
+    final = run_configs(final_configs, root / "final", on_event=on_event, **common)
 
-    tuning = {c.config.key(): c for c in choices if c.lr is not None}
+    tuning = {canonical(without_seed(c.config.as_dict())): c for c in choices if c.lr is not None}  # by cell
     for record in final.records:
-        choice = tuning.get(replace(RunConfig.from_dict(record["config"]), seed=0).key())
+        choice = tuning.get(canonical(without_seed(record["config"])))
         if choice is not None:
             record["tuning"] = {
                 "trials": choice.trials,

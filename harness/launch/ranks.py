@@ -10,8 +10,8 @@ trains the same config as one rank. Lightning finds ``LOCAL_RANK`` in their
 environment, as under ``torchrun``, and starts nothing itself; its strategy
 (DDP, FSDP, DeepSpeed) does the rest. Rank 0's record is the run's record.
 
-Every rank trains on its own share of the data (:class:`harness.data.TensorBatches`
-shards itself; Lightning gives a DataLoader a DistributedSampler), so
+Every rank trains on its own share of the data (:mod:`harness.train.sharding`;
+:class:`harness.train.batches.TensorBatches` shards itself; Lightning gives a DataLoader a DistributedSampler), so
 ``batch_size`` is per device, as in Lightning, and a step trains on
 ``batch_size x N`` samples: that global batch is what samples/s counts.
 
@@ -24,57 +24,37 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import socket
-import sys
 import time
 from datetime import datetime, timezone
 from multiprocessing.connection import wait
 
-#: Set in a rank process to ``"RANK/WORLD"``: it trains its share of one run and never starts ranks itself.
-RANK_ENV = "HARNESS_RANK"
-#: Statuses of a rank's record that let the other ranks finish the run.
-_GOING_ON = ("ok", "diverged")
+from harness import records
+from harness.errors import one_line
+from harness.launch import children
+
+# torch, Lightning and the runner are imported inside the functions: a rank process must rebuild its registry
+# (and ignore Ctrl-C) before it pays for them.
 
 
-def shard() -> tuple[int, int] | None:
-    """``(rank, world size)`` in a rank process of a multi-device run; None anywhere else."""
-    value = os.environ.get(RANK_ENV)
-    if not value:
-        return None
-    rank, world = value.split("/")
-    return int(rank), int(world)
+def execute(config, registry, suite: str | None) -> dict:
+    """Train ``config`` and return its record: here, or in one process per device when it has several.
 
+    What every launcher calls for a run; the rank processes call the runner itself.
+    """
+    from harness.train import runner
+    from harness.train.sharding import needs_ranks
 
-def processes(config) -> int:
-    """How many processes a run trains in: one per device, as Lightning counts ``devices`` for the accelerator."""
-    import torch
-
-    accelerator = config.accelerator
-    if accelerator == "auto":
-        accelerator = "cuda" if torch.cuda.is_available() else "cpu"  # Apple's MPS is a single device
-    if accelerator not in ("cuda", "gpu", "cpu"):
-        return 1
-    if config.devices == "auto":
-        return torch.cuda.device_count() if accelerator != "cpu" else 1
-    return int(config.devices)
-
-
-def needs_ranks(config) -> bool:
-    """Whether this process must start rank processes for ``config`` rather than train it itself."""
-    return str(config.devices) != "1" and shard() is None and processes(config) > 1
-
-
-def lightning_strategy(config) -> str:
-    """The Trainer's ``strategy``: in a rank process ``auto`` means DDP (never Lightning's fork or spawn)."""
-    if config.strategy == "auto" and shard() is not None:
-        return "ddp"
-    return config.strategy
+    if needs_ranks(config):
+        return run_ranks(config, registry, suite)
+    return runner.execute(config, registry, suite=suite)
 
 
 def run_ranks(config, registry, suite: str | None) -> dict:
     """Train ``config`` in one process per device and return rank 0's record (a failing rank's, if one fails)."""
     import torch
+
+    from harness.train.sharding import RANK_ENV, processes
 
     world = processes(config)
     threads = max(1, torch.get_num_threads() // world)
@@ -111,14 +91,10 @@ class _Rank:
     """One rank process of a run, its end of the pipe, and what it has sent."""
 
     def __init__(self, context, rank: int, environment: dict[str, str], args: tuple):
-        from harness.launch import _child_environment, _sigint_blocked
-
         self.rank = rank
-        self.conn, child_end = context.Pipe(duplex=False)
-        self.process = context.Process(target=_rank_main, args=(child_end, *args), name=f"harness-rank-{rank}")
-        with _child_environment(environment), _sigint_blocked():
-            self.process.start()
-        child_end.close()
+        self.process, self.conn = children.start(
+            context, _rank_main, args, environment, name=f"harness-rank-{rank}", duplex=False
+        )
         self.whereabouts: dict = {}
         self.error: str | None = None
         self.record: dict | None = None
@@ -142,8 +118,6 @@ class _Rank:
 
 def _outcome(ranks: list[_Rank], world: int, config, registry, suite, started) -> dict:
     """Wait until rank 0 has its record, or until a rank fails or dies first; the run's record."""
-    from harness.launch import EXIT_GRACE_S, _death
-
     while ranks[0].record is None:
         live = [r for r in ranks if r.process.is_alive()]
         wait([r.conn for r in live] + [r.process.sentinel for r in live], timeout=1.0)
@@ -153,13 +127,16 @@ def _outcome(ranks: list[_Rank], world: int, config, registry, suite, started) -
             if rank.error is not None:
                 reason = f"rank {rank.rank} of {world} could not start: {rank.error}"
                 return _record(config, registry, suite, started, rank, "failed", reason)
-            if rank.record is not None and rank.record["status"] not in _GOING_ON:
+            if rank.record is not None and not records.is_final(rank.record):
                 return _blame(rank, world)
             if ended and rank.record is None:
                 rank.process.join()
-                reason = f"rank {rank.rank} of {world} died ({_death(rank.process.exitcode)}) while running this cell"
+                how = children.death(rank.process.exitcode)
+                reason = f"rank {rank.rank} of {world} died ({how}) while running this cell"
                 return _record(config, registry, suite, started, rank, "crashed", reason)
-    deadline = time.monotonic() + EXIT_GRACE_S  # the others are past the last collective: let them end on their own
+    deadline = (
+        time.monotonic() + children.EXIT_GRACE_S
+    )  # the others are past the last collective: let them end on their own
     for rank in ranks:
         rank.process.join(max(0.0, deadline - time.monotonic()))
     return ranks[0].record
@@ -175,20 +152,16 @@ def _blame(rank: _Rank, world: int) -> dict:
 
 def _record(config, registry, suite, started, rank: _Rank, status: str, reason: str) -> dict:
     """The record of a run whose rank could not start or died: the runner's shape, the rank's whereabouts."""
-    from harness.launch import lost_record
-
     where = {"pid": rank.process.pid, **rank.whereabouts}
-    return lost_record(registry, config, suite, started, status, reason, **where)
+    return records.lost_record(registry.plugins, config, suite, started, status, reason, **where)
 
 
 def _stop(ranks: list[_Rank]) -> None:
     """Leave no rank behind: any still running (blocked in a collective, interrupted) is terminated, then killed."""
-    from harness.launch import reap
-
     for rank in ranks:
         if rank.process.is_alive():
             rank.process.terminate()
-    reap([(rank.process, rank.conn) for rank in ranks])
+    children.reap([(rank.process, rank.conn) for rank in ranks])
 
 
 def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads: int) -> None:
@@ -197,29 +170,19 @@ def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads
     Messages: ``("error", why)`` if it cannot start, else ``("began",
     whereabouts)`` then ``("done", record)``.
     """
-    from harness.launch import _exit_with_parent, _whereabouts
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the process that started the run
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _exit_with_parent(parent_pid)
+    children.become_child(parent_pid)  # Ctrl-C is for the process that started the run
     try:
-        from harness.registry import Registry
-
-        registry = Registry(origin.load())
+        registry = children.prepare(origin, threads)
         import torch
 
-        torch.set_num_threads(threads)
+        from harness.train import runner
+        from harness.train.devices import whereabouts
+
         if config.accelerator in ("auto", "cuda", "gpu") and torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # the device Lightning gives this rank
-        from harness.runner import execute
     except BaseException as exc:
-        from harness.manager import _short_error
-
-        conn.send(("error", _short_error(exc)))
+        conn.send(("error", one_line(exc)))
         return
-    conn.send(("began", _whereabouts(config, threads)))
-    conn.send(("done", execute(config, registry, suite=suite)))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # skip torch's teardown, and the process group's: the run is over
+    conn.send(("began", whereabouts(config, threads)))
+    conn.send(("done", runner.execute(config, registry, suite=suite)))
+    children.leave()  # skip torch's teardown, and the process group's: the run is over

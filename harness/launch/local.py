@@ -1,21 +1,11 @@
-"""Where runs execute: in this process, or in a pool of persistent local worker processes.
+"""The local pool: runs train in persistent worker processes on this machine.
 
-(Or in Ray actors: :mod:`harness.launch_ray`, made by :func:`make_launcher` like these.)
-
-A launcher takes run configs and yields ``(config, record)`` as each run
-finishes; the caller stores records as they arrive, so an interrupted sweep
-keeps everything that finished. It takes the next config only when a worker is
-free to start it: the caller decides at that moment whether the cell is still
-to be trained (another sweep may have claimed it) and may add runs while the
-sweep goes on (a retry at a smaller batch size).
-
-The local pool exists because a sweep's fixed costs belong to a process, not
-to a run: importing torch and Lightning, loading plugins, warming up kernels.
-Each worker pays them once and then trains cell after cell, and several
-workers train side by side, sharing the CPU cores (or one GPU each). Workers
-are started with ``spawn``, which is safe with torch's thread pools and CUDA.
-A pluggy manager cannot cross a process boundary, so a worker rebuilds the
-registry from the arguments that built the parent's (its ``origin``).
+It exists because a sweep's fixed costs belong to a process, not to a run:
+importing torch and Lightning, loading plugins, warming up kernels. Each
+worker pays them once and then trains cell after cell, and several workers
+train side by side, sharing the CPU cores (or one GPU each). Workers are
+started with ``spawn``, which is safe with torch's thread pools and CUDA, and
+live as :mod:`harness.launch.children` says.
 
 Nothing here imports torch: the parent of a pool never needs it.
 """
@@ -25,200 +15,20 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import re
-import signal
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from multiprocessing.connection import wait
-from pathlib import Path
 
-from harness.errors import ConfigError, LaunchError
+from harness import records
+from harness.errors import LaunchError, one_line
+from harness.launch import children
+from harness.launch.base import missing_plugins
+from harness.launch.machine import cpu_cores, default_jobs, visible_gpus
 
-LAUNCHERS = ("inline", "local", "ray")
-
-#: How often a worker checks that the process that started it is still there.
-PARENT_POLL_S = 0.5
-#: How long a worker gets to exit on its own after the sweep, or after SIGTERM, before it is killed.
-EXIT_GRACE_S = 5.0
 #: How long a worker past the time limit gets between SIGTERM and SIGKILL.
 TIMEOUT_GRACE_S = 2.0
-
-
-class InlineLauncher:
-    """Runs every cell in the calling process: simplest, and easiest to debug."""
-
-    name = "inline"
-
-    def __init__(self, registry, suite: str | None = None):
-        self.registry = registry
-        self.suite = suite
-
-    def size(self, runs: int) -> int:
-        """How many runs train at the same time."""
-        return 1
-
-    def map(self, runs: Iterable, on_start: Callable | None = None) -> Iterator[tuple]:
-        from harness.runner import execute  # Lightning is imported only when something trains
-
-        for config in runs:
-            if on_start is not None:
-                on_start(config)
-            yield config, execute(config, self.registry, suite=self.suite)
-
-
-def make_launcher(
-    name: str,
-    registry,
-    suite: str | None = None,
-    jobs: int | None = None,
-    timeout: float | None = None,
-    address: str | None = None,
-    runs=(),
-):
-    """The launcher called ``name`` for ``runs``; a ConfigError before any work when they cannot go together.
-
-    ``timeout`` is each run's time limit in seconds (None: no limit). Runs
-    over several devices (``devices`` other than 1) start a process per
-    device themselves (:mod:`harness.distributed`) and use every device the
-    machine shows, so they train one at a time, in this process or one worker.
-    """
-    if name not in LAUNCHERS:
-        raise ConfigError(f"unknown launcher {name!r}; allowed: {', '.join(LAUNCHERS)}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ConfigError(f"jobs must be a whole number of at least 1, not {jobs!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ConfigError(f"timeout: expected a positive number of seconds, got {timeout!r}")
-    if address is not None and name != "ray":
-        raise ConfigError(f"an address names a Ray cluster: it needs the ray launcher, not the {name} one")
-    spread = sorted({str(config.devices) for config in runs if str(config.devices) != "1"})
-    if spread:
-        what = f"runs over several devices (devices={spread[0]})"
-        if name == "ray":
-            raise ConfigError(
-                f"{what} start a process per device on one machine: use the local launcher with one job "
-                "(-j 1) or the inline one; a Ray actor holds one GPU"
-            )
-        if jobs is not None and jobs > 1:
-            raise ConfigError(f"{what} use every device they are given, so they train one at a time: use -j 1")
-        jobs = 1
-    if name == "inline":
-        if jobs is not None and jobs > 1:
-            raise ConfigError(f"the inline launcher trains one run at a time; {jobs} jobs need the local launcher")
-        if timeout is not None:
-            raise ConfigError(
-                "timeout: the inline launcher trains in this process, which cannot stop a run midway and go on; "
-                "a time limit needs the local launcher"
-            )
-        return InlineLauncher(registry, suite)
-    if name == "ray":
-        if timeout is not None:
-            raise ConfigError("timeout: a per-run time limit needs the local launcher (the ray one has none)")
-        from harness.launch_ray import RayLauncher
-
-        return RayLauncher(registry, suite, jobs, address)
-    return LocalLauncher(registry, suite, jobs, timeout)
-
-
-def lost_record(registry, config, suite: str | None, started, status: str, reason: str, **where) -> dict:
-    """The record of a run whose process ended without sending one (died, stopped, failed to start).
-
-    The runner's shape, so tables group it with its siblings; ``where`` is
-    what is known of where it ran (pid, device, threads, ...).
-    """
-    from harness.provenance import run_provenance
-    from harness.store import new_record
-
-    record = new_record(config, suite)
-    record.update(status=status, reason=reason)
-    record["provenance"] = run_provenance(registry.plugins, config, started, **where)
-    return record
-
-
-def missing_plugins(registry, loaded) -> list[str]:
-    """The plugins available here that a worker, rebuilding the registry from its origin, did not load."""
-    return sorted({info.name for info in registry.plugins.available()} - set(loaded))
-
-
-def reap(children) -> None:
-    """Give ``(process, pipe)`` pairs :data:`EXIT_GRACE_S` in all to exit, kill those still there, close the pipes."""
-    deadline = time.monotonic() + EXIT_GRACE_S
-    for process, conn in children:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
-            process.join()
-        conn.close()
-
-
-# ---------------------------------------------------------------------------
-# The machine: cores and GPUs, found without importing torch
-# ---------------------------------------------------------------------------
-
-
-def cpu_cores() -> int:
-    """The cores this process may run on (its affinity mask, which containers and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def visible_gpus() -> list[str]:
-    """The CUDA devices a child process may be pinned to, as ``CUDA_VISIBLE_DEVICES`` entries.
-
-    Read from ``CUDA_VISIBLE_DEVICES`` when set (CUDA stops at the first
-    invalid entry, so do we), else from the ``/dev/nvidiaN`` device nodes,
-    which a container only has for the GPUs it was given.
-    """
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        entries = []
-        for entry in (item.strip() for item in listed.split(",")):
-            if not entry or entry.startswith("-"):
-                break
-            entries.append(entry)
-        return entries
-    nodes = [path for path in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", path.name)]
-    return [str(index) for index in range(len(nodes))]
-
-
-def default_jobs() -> int:
-    """One worker per GPU when there are several; otherwise one worker that gets every core."""
-    gpus = visible_gpus()
-    return len(gpus) if len(gpus) > 1 else 1
-
-
-# ---------------------------------------------------------------------------
-# The worker process
-# ---------------------------------------------------------------------------
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """Exit as soon as the parent is gone (even SIGKILLed mid-run), so no sweep leaves orphans behind."""
-
-    def watch():
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
-
-
-def _whereabouts(config, threads: int) -> dict:
-    """Where this process will train ``config``, so a record can say so even if the process dies."""
-    from harness.provenance import device_name
-    from harness.runner import resolve_device
-
-    where = {"pid": os.getpid(), "threads": threads}
-    try:
-        device = resolve_device(config.accelerator)
-        where.update(device=device_name(device), accelerator=device.type)
-    except Exception:  # execute() records why the device is unusable
-        pass
-    return where
 
 
 def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int) -> None:
@@ -228,23 +38,15 @@ def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int)
     once, or ``("error", why)``; then per run ``("began", whereabouts)`` and
     ``("done", record)``.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _exit_with_parent(parent_pid)
+    children.become_child(parent_pid)  # Ctrl-C is the parent's to handle
     try:
-        from harness.registry import Registry
-
-        registry = Registry(origin.load())  # before torch: a registry that cannot be rebuilt fails in a second
-        conn.send(("loaded", sorted(info.name for info in registry.plugins.available())))
-        import torch
-
-        torch.set_num_threads(threads)
-        from harness.runner import execute
+        registry = children.prepare(
+            origin, threads, on_loaded=lambda r: conn.send(("loaded", sorted(i.name for i in r.plugins.available())))
+        )
+        from harness.launch.ranks import execute
+        from harness.train.devices import whereabouts
     except BaseException as exc:
-        from harness.manager import _short_error
-
-        conn.send(("error", _short_error(exc)))
+        conn.send(("error", one_line(exc)))
         return
     conn.send(("ready", None))
     while True:
@@ -254,62 +56,9 @@ def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int)
             config = None
         if config is None:
             break
-        conn.send(("began", _whereabouts(config, threads)))
+        conn.send(("began", whereabouts(config, threads)))
         conn.send(("done", execute(config, registry, suite=suite)))
-    # Skip the interpreter's teardown of torch (about a second): nothing is left to save.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-# ---------------------------------------------------------------------------
-# The pool, seen from the parent
-# ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _child_environment(values: dict[str, str]):
-    """Set environment variables for a child about to start, and put the parent's back afterwards.
-
-    They must be in place before the child imports torch (``OMP_NUM_THREADS``,
-    ``CUDA_VISIBLE_DEVICES``), which may happen before any worker code runs.
-    """
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _sigint_blocked():
-    """Start children with SIGINT blocked until they ignore it, so Ctrl-C during their start-up cannot hit them.
-
-    A signal that arrives meanwhile stays pending for the parent and is delivered when this ends.
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _death(exitcode: int | None) -> str:
-    """'signal SIGKILL' or 'exit code 3': how a worker ended."""
-    if exitcode is not None and exitcode < 0:
-        try:
-            return f"signal {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"signal {-exitcode}"
-    return f"exit code {exitcode}"
+    children.leave()
 
 
 class _Worker:
@@ -317,13 +66,9 @@ class _Worker:
 
     def __init__(self, context, slot: int, environment: dict[str, str], args: tuple):
         self.slot = slot
-        self.conn, child_end = context.Pipe()
-        self.process = context.Process(
-            target=_worker_main, args=(child_end, *args), name=f"harness-worker-{slot}", daemon=False
+        self.process, self.conn = children.start(
+            context, _worker_main, args, environment, name=f"harness-worker-{slot}"
         )
-        with _child_environment(environment), _sigint_blocked():
-            self.process.start()
-        child_end.close()  # the child holds the only other end: its death closes the pipe
         self.ready = False  # it has loaded its plugins and torch: a death from now on is a crash, not a failed start
         self.lost = False  # a send to it failed: it is dead or dying
         self.config = None  # the run it holds
@@ -377,7 +122,7 @@ class _Worker:
             self.process.kill()
         self.process.join()
         self.conn.close()
-        return _death(self.process.exitcode)
+        return children.death(self.process.exitcode)
 
 
 class LocalLauncher:
@@ -533,7 +278,9 @@ class LocalLauncher:
     def _lost(self, config, worker: _Worker, status: str, reason: str) -> dict:
         """The record of a run that ended with its worker: the runner's shape, what is known of where it ran."""
         where = {"pid": worker.process.pid, **worker.whereabouts}
-        return lost_record(self.registry, config, self.suite, worker.started_at, status, reason, **where)
+        return records.lost_record(
+            self.registry.plugins, config, self.suite, worker.started_at, status, reason, **where
+        )
 
     @staticmethod
     def _shut_down(workers: list[_Worker], gently: bool) -> None:
@@ -543,4 +290,4 @@ class LocalLauncher:
                 worker.stop()
             elif worker.process.is_alive():
                 worker.process.terminate()
-        reap([(worker.process, worker.conn) for worker in workers])
+        children.reap([(worker.process, worker.conn) for worker in workers])

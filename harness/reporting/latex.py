@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from harness.report import _missing, _text_columns, is_number_text
+from harness.reporting.text import is_number_text, text_columns
+from harness.reporting.values import missing
 
 #: Table header -> (summary column, better direction) for the columns whose best is bolded.
 RANKED = {
@@ -59,7 +60,7 @@ def _best_rows(summary, column: str, direction: str | None) -> set[int]:
         values = []
         for position, row in rows:
             value = row[column]
-            if row["n"] and not _missing(value) and math.isfinite(float(value)):
+            if row["n"] and not missing(value) and math.isfinite(float(value)):
                 mode = direction or ("min" if row["metric_mode"] == "min" else "max")
                 values.append((position, float(value) if mode == "max" else -float(value)))
         if len(values) > 1:
@@ -70,7 +71,7 @@ def _best_rows(summary, column: str, direction: str | None) -> set[int]:
 
 def render_latex(summary, caption: str | None = None) -> str:
     """A ``tabular`` with booktabs rules, a rule between datasets, and the best of each column in bold."""
-    columns = _text_columns(summary)
+    columns = text_columns(summary)
     bold = {header: _best_rows(summary, *ranked) for header, _ in columns if (ranked := _ranked(header)) is not None}
     texts = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
     aligns = "".join(

@@ -13,7 +13,11 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from harness.report import _missing, _text_columns, is_number_text, runs_frame, summary_frame
+from harness.records import PARTS, label
+from harness.reporting.cells import summary_frame
+from harness.reporting.frames import runs_frame
+from harness.reporting.text import is_number_text, text_columns
+from harness.reporting.values import missing
 
 #: Scripts and network are off for the page; styles and figures are inline.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -47,7 +51,7 @@ pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; font-size: 12px; }
 
 
 def _e(value) -> str:
-    return "" if _missing(value) else html.escape(str(value), quote=True)
+    return "" if missing(value) else html.escape(str(value), quote=True)
 
 
 def table(headers, rows, row_classes=None, table_id: str | None = None) -> str:
@@ -64,14 +68,14 @@ def table(headers, rows, row_classes=None, table_id: str | None = None) -> str:
 
 
 def _summary_section(summary) -> str:
-    columns = _text_columns(summary)
+    columns = text_columns(summary)
     rows = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
     classes = ["" if row["n"] else "failed" for _, row in summary.iterrows()]
     return "<h2>Summary</h2>" + table([h for h, _ in columns], rows, classes, "summary")
 
 
 def _figures_section(figures) -> str:
-    from harness.plots import figure_svg
+    from harness.reporting.plots import figure_svg
 
     if not figures:
         return ""
@@ -97,7 +101,7 @@ def _descriptions_section(records) -> str:
 def _run_cells(record: dict) -> list:
     """Model, dataset and optimizer (their labels, as the tables show them), seed and status of one run."""
     config = record.get("config") or {}
-    labels = [config.get(f"{kind}_label") or config.get(kind) for kind in ("model", "dataset", "optimizer")]
+    labels = [label(config, part) for part in PARTS]
     return [*labels, config.get("seed"), record.get("status")]
 
 
@@ -146,7 +150,7 @@ def _problems_section(problems) -> str:
 
 def _statistics_section(runs, test: str | None) -> str:
     """Significance against the best of each workload, optimizer wins, performance profile: as the terminal shows."""
-    from harness.report import stats_parts
+    from harness.reporting.stats_tables import stats_parts
 
     parts = stats_parts(runs, "simple", test=test)
     if not parts:
@@ -163,7 +167,7 @@ def build_html(
 ) -> str:
     """The whole page. ``sections`` are extra ``(heading, html)`` blocks (already escaped) placed after the summary;
     ``test`` is the significance test of the statistics (``welch`` by default)."""
-    from harness import plots
+    from harness.reporting import plots
 
     runs = runs_frame(records)
     summary = summary_frame(runs)
@@ -172,7 +176,7 @@ def build_html(
         figure_html = _figures_section(figures)
     finally:
         plots.close(figures)
-    devices = sorted({str(d) for d in runs["device"] if not _missing(d)})
+    devices = sorted({str(d) for d in runs["device"] if not missing(d)})
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta = f"{len(records)} runs · {len(summary)} cells · device: {', '.join(devices) or 'unknown'} · made {generated}"
     extra = "".join(f"<h2>{_e(heading)}</h2>{block}" for heading, block in sections)

@@ -29,7 +29,8 @@ from functools import partial
 from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
-from harness.stats import ALPHA, BOOTSTRAP, WELCH, Estimate, Significance, difference_test, estimate
+from harness.records import PARTS, label, run_device, without_seed
+from harness.reporting.stats import ALPHA, BOOTSTRAP, WELCH, Estimate, Significance, difference_test, estimate
 
 DEFAULT_THRESHOLD = 0.05
 #: The quantity of the one change a cell gets when a side has no ok run to measure.
@@ -45,7 +46,7 @@ class DeviceMismatchError(HarnessError):
 
 def compare_formats() -> list[str]:
     """What ``harness compare --format`` takes: every table format, and ``json`` for machines."""
-    from harness.report import formats
+    from harness.reporting.formats import formats
 
     return sorted({*formats(), "json"})
 
@@ -196,7 +197,7 @@ class Comparison:
 
 def _value(change: Change, value: Estimate) -> str:
     """'0.953 ± 0.004 (n=3)': the mean, its 95% CI half-width where there is one, and the runs behind it."""
-    from harness.report import format_metric, format_rate
+    from harness.reporting.text import format_metric, format_rate
 
     if change.quantity == OK_RUNS:
         return f"{value.mean:.0f}/{value.n}"
@@ -260,16 +261,12 @@ def _load(directory) -> tuple[list[dict], list[tuple[Path, str]]]:
     return records, problems
 
 
-def _config(record: dict) -> dict:
-    return {k: v for k, v in (record.get("config") or {}).items() if k != "seed"}
-
-
 def _cells(records: list[dict], fields: set[str]) -> dict[tuple[str, str | None], _Cell]:
     """(match key, device) -> cell, the match key being the config on ``fields``."""
     cells: dict[tuple[str, str | None], _Cell] = {}
     for record in records:
-        config = {k: v for k, v in _config(record).items() if k in fields}
-        device = (record.get("provenance") or {}).get("device")
+        config = {k: v for k, v in without_seed(record.get("config")).items() if k in fields}
+        device = run_device(record)
         key = json.dumps(config, sort_keys=True, default=str)
         cells.setdefault((key, device), _Cell(config, device)).records.append(record)
     return cells
@@ -277,17 +274,15 @@ def _cells(records: list[dict], fields: set[str]) -> dict[tuple[str, str | None]
 
 def _cell_names(cells: list[_Cell]) -> dict[int, str]:
     """id(cell) -> 'mlp | digits | sgd | batch 64', plus the settings that tell apart cells sharing those labels."""
-    from harness.report import readable_names
+    from harness.reporting.text import readable_names
 
     entries = {}
     for cell in cells:
         c = cell.config
-        label = " | ".join(
-            str(c.get(f"{kind}_label") or c.get(kind) or "?") for kind in ("model", "dataset", "optimizer")
-        )
+        name = " | ".join(str(label(c, part) or "?") for part in PARTS)
         if c.get("batch_size") is not None:
-            label += f" | batch {c['batch_size']}"
-        entries[id(cell)] = (label, {**c, "device": cell.device})
+            name += f" | batch {c['batch_size']}"
+        entries[id(cell)] = (name, {**c, "device": cell.device})
     return readable_names(entries)
 
 
@@ -348,7 +343,7 @@ def _judge(name, quantity, better, base_values, new_values, *, threshold, alpha,
 
 
 def _changes(name: str, base: _Cell, new: _Cell, threshold: float, alpha: float, method: str) -> list[Change]:
-    from harness.report import MEMORY_KINDS
+    from harness.reporting.text import MEMORY_KINDS
 
     if not base.ok or not new.ok:
         none = Significance("none", math.nan, "")
@@ -409,8 +404,8 @@ def compare_dirs(
         raise ConfigError(f"unknown test {test!r}; use {WELCH} or {BOOTSTRAP}")
     base_records, base_problems = _load(base)
     new_records, new_problems = _load(new)
-    base_fields = {k for r in base_records for k in _config(r)}
-    new_fields = {k for r in new_records for k in _config(r)}
+    base_fields = {k for r in base_records for k in without_seed(r.get("config"))}
+    new_fields = {k for r in new_records for k in without_seed(r.get("config"))}
     shared = base_fields & new_fields
     result = Comparison(Path(base), Path(new), threshold, alpha, test, problems=base_problems + new_problems)
     result.unmatched_fields = sorted(base_fields ^ new_fields)

@@ -7,7 +7,7 @@ are computed once per validation/test epoch (:meth:`SupervisedTask.stage_results
 as ``val_<metric>``, ``val_loss``, ``test_<metric>`` and ``test_loss`` -- the
 names a model plugin's own LightningModule must log too if it wants its
 curves and scores recorded. The harness trains these modules in its own
-Fabric loop (:mod:`harness.engine`); they still work under a ``Trainer``,
+Fabric loop (:mod:`harness.train.engine`); they still work under a ``Trainer``,
 which is what multi-device runs use.
 """
 

@@ -13,7 +13,7 @@ import math
 import re
 from pathlib import Path
 
-from harness.report import _missing
+from harness.reporting.values import missing
 
 PLOT_FORMATS = ("png", "svg")
 #: Okabe-Ito: distinguishable for colour-blind readers, and in greyscale print.
@@ -64,7 +64,7 @@ def _per_epoch(curves: list[list[dict]]) -> list[tuple[int, list[float]]]:
     by_epoch: dict[int, list[float]] = {}
     for curve in curves:
         for point in curve:
-            if "epoch" in point and not _missing(point.get("val_metric")):
+            if "epoch" in point and not missing(point.get("val_metric")):
                 by_epoch.setdefault(int(point["epoch"]) + 1, []).append(float(point["val_metric"]))
     return sorted(by_epoch.items())
 
@@ -117,7 +117,7 @@ def _scatter(summary, x_column: str, x_label: str, front_maximizes_x: bool | Non
             ax.errorbar(
                 row[x_column],
                 row["mean"],
-                yerr=None if _missing(row["std"]) else row["std"],
+                yerr=None if missing(row["std"]) else row["std"],
                 linestyle="none",
                 capsize=3,
                 label=cell_label(row),
@@ -146,7 +146,7 @@ def accuracy_vs_throughput(summary) -> list[tuple[str, object]]:
 
 def memory_vs_accuracy(summary) -> list[tuple[str, object]]:
     """Test metric against peak memory, with the front of cells that need less memory for more accuracy."""
-    kinds = {k for k in summary["memory_kind"] if not _missing(k)}
+    kinds = {k for k in summary["memory_kind"] if not missing(k)}
     label = "peak MiB" + (f" ({', '.join(sorted(kinds))})" if kinds else "")
     return _scatter(summary, "peak_mem_mib", label, False, "metric vs memory")
 
@@ -174,7 +174,9 @@ def performance_profile(profile) -> list[tuple[str, object]]:
 
 def all_figures(records: list[dict], runs=None, summary=None) -> list[tuple[str, object]]:
     """Every figure of a set of records, in the order a report shows them (pass the frames if already made)."""
-    from harness.report import profile_frame, runs_frame, summary_frame
+    from harness.reporting.cells import summary_frame
+    from harness.reporting.frames import runs_frame
+    from harness.reporting.stats_tables import profile_frame
 
     runs = runs_frame(records) if runs is None else runs
     summary = summary_frame(runs) if summary is None else summary

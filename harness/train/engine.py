@@ -34,8 +34,8 @@ import torch
 from lightning_fabric import Fabric
 from pytorch_lightning.callbacks import Callback
 
-from harness.data import TensorBatches
-from harness.measure import backward_of, side_effect_free
+from harness.train.batches import TensorBatches
+from harness.train.measure import backward_of, side_effect_free
 
 
 class LoopState:

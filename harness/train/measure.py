@@ -26,7 +26,7 @@ from time import perf_counter
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from harness.data import batch_size_of
+from harness.train.batches import batch_size_of
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -56,7 +56,7 @@ class ThroughputMeter(Callback):
 
     In a multi-device run each rank sees its own batch; a step trains on all
     of them, so samples are counted over every rank (the ranks' batches are
-    equal: see :class:`harness.data.TensorBatches`) and token counts are summed
+    equal: see :class:`harness.train.batches.TensorBatches`) and token counts are summed
     across ranks once per epoch.
     """
 

@@ -1,4 +1,4 @@
-"""One RunConfig -> one run record. Lightning lives here (and in measure/tasks) and nowhere above.
+"""One RunConfig -> one run record, trained in this process. Lightning lives in :mod:`harness.train` and nowhere above.
 
 The runner never prints and never raises for a failing run: a run that
 raises, diverges or runs out of memory comes back as a record whose status
@@ -23,12 +23,17 @@ from datetime import datetime, timezone
 import pytorch_lightning as pl
 import torch
 
-from harness import distributed
 from harness.config import RunConfig
-from harness.data import TensorBatches, first_batch, make_batches
-from harness.engine import EarlyStop, FabricLoop
-from harness.manager import _short_error
-from harness.measure import (
+from harness.errors import one_line
+from harness.provenance import run_provenance
+from harness.records import new_record
+from harness.schedules import build_schedule
+from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
+from harness.train import sharding
+from harness.train.batches import TensorBatches, first_batch, make_batches
+from harness.train.devices import device_name, resolve_device
+from harness.train.engine import EarlyStop, FabricLoop
+from harness.train.measure import (
     LossWatch,
     MemoryMeter,
     ThroughputMeter,
@@ -39,11 +44,7 @@ from harness.measure import (
     token_counter,
     training_flops,
 )
-from harness.provenance import device_name, run_provenance
-from harness.schedules import build_schedule
-from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
-from harness.store import new_record
-from harness.tasks import wrap
+from harness.train.tasks import wrap
 
 _DATA_CACHE: dict[tuple, DatasetSplits] = {}
 _WARMED_DEVICES: set[str] = set()
@@ -59,20 +60,6 @@ QUIET_TRAINER = {
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
     logging.getLogger(_name).setLevel(logging.ERROR)
-
-
-def resolve_device(accelerator: str) -> torch.device:
-    """The device a run will use: the best one present for 'auto', else the one asked for."""
-    if accelerator in ("cuda", "gpu") or (accelerator == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("accelerator 'cuda' requested but torch sees no CUDA device")
-        return torch.device("cuda", torch.cuda.current_device())
-    mps = getattr(torch.backends, "mps", None)
-    if accelerator == "mps" or (accelerator == "auto" and mps is not None and mps.is_available()):
-        if mps is None or not mps.is_available():
-            raise RuntimeError("accelerator 'mps' requested but torch sees no MPS device")
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def load_dataset(entry, params: dict) -> DatasetSplits:
@@ -151,9 +138,11 @@ def _free_device_memory(device: torch.device | None) -> None:
 
 
 def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
-    """Train and test one cell of the grid; return its record (never raises for a bad run)."""
-    if distributed.needs_ranks(config):  # one process per device, each coming back here as one rank
-        return distributed.run_ranks(config, registry, suite)
+    """Train and test one cell of the grid in this process (or as one rank of it); return its record.
+
+    Never raises for a bad run. A run over several devices is started by
+    :func:`harness.launch.ranks.execute`, whose rank processes each come here.
+    """
     started = datetime.now(timezone.utc)
     wall_start = time.perf_counter()
     record = new_record(config, suite)
@@ -166,7 +155,7 @@ def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
         _train_and_test(config, registry, device, record, results)
     except Exception as exc:  # a run's failure is data, not a crash of the sweep
         record["status"] = _status_of(exc)
-        record["reason"] = _short_error(exc)
+        record["reason"] = one_line(exc)
         record["traceback"] = "".join(traceback.format_exception(exc)[-12:])
         if record["status"] == "oom":
             record["reason"] = f"out of memory at batch size {config.batch_size}: {record['reason']}"
@@ -237,7 +226,7 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
             seed=config.seed,
             device=device,
             workers=config.loader_workers,
-            shard=distributed.shard(),
+            shard=sharding.shard(),
         )
 
     flops_per_step = _count_flops(module, data.train, config.batch_size, device)
@@ -345,7 +334,7 @@ def _fit_with_trainer(plan: _Plan, results: dict) -> Callable[[], dict]:
     trainer = pl.Trainer(
         accelerator=plan.device.type,
         devices=config.devices,
-        strategy=distributed.lightning_strategy(config),
+        strategy=sharding.lightning_strategy(config),
         precision=config.precision,
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,

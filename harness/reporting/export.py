@@ -1,0 +1,86 @@
+"""A results directory in any report format: the summary table, one row per run, or the whole HTML page.
+
+What ``harness report`` and :func:`harness.report` call; every format is
+checked before any record is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import ConfigError, HarnessError
+from harness.reporting.cells import summary_frame
+from harness.reporting.formats import BINARY_FORMATS, DOCUMENT_FORMATS, check_format
+from harness.reporting.frames import runs_export, runs_frame
+from harness.reporting.stats_tables import stats_tables
+from harness.reporting.text import text_columns
+
+
+def render(summary, fmt: str = "simple") -> str:
+    """The summary as a table in any tabulate format (``latex``: booktabs, the best in bold), or as CSV with
+    raw numbers (mean, std, ci95 apart).
+
+    The metric column reads 'mean ± half-width of the 95% confidence interval'
+    (a bare mean for one seed); ``seeds`` is n; ``rank`` orders the cells of a
+    workload, shown when some workload has more than one.
+    """
+    if check_format(fmt) in DOCUMENT_FORMATS:
+        raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
+    if summary.empty:
+        return "no runs"
+    if fmt == "csv":
+        return summary.drop(columns=["cell"]).to_csv(index=False).rstrip("\n")
+    if fmt == "latex":
+        from harness.reporting.latex import render_latex
+
+        return render_latex(summary)
+    from tabulate import tabulate
+
+    columns = text_columns(summary)
+    rows = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
+    headers = [header for header, _ in columns]
+    # numparse off: tabulate would turn '0.900' back into '0.9'
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def load_records(root) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """Every record under ``root``, and ``(path, problem)`` for files that are not records; none at all is an error."""
+    from harness.store import Store
+
+    records, problems = Store(root).load_all()
+    if not records:
+        raise HarnessError(f"no run records under {root}")
+    return records, problems
+
+
+def export(records: list[dict], fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None):
+    """The records in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold; with
+    ``stats`` the tables of :func:`stats_tables` below it), one row per run (``csv``, ``parquet`` as bytes),
+    or the whole ``html`` page (statistics always included)."""
+    check_format(fmt)
+    if fmt == "html":
+        from harness.reporting.html import build_html
+
+        return build_html(records, problems, test=test)
+    if stats and fmt in BINARY_FORMATS:
+        raise ConfigError(f"--stats adds tables below the report; {fmt} holds one row per run and nothing else")
+    runs = runs_frame(records)
+    below = "\n\n" + stats_tables(runs, fmt, test=test) if stats else ""
+    if fmt == "csv":  # the statistics follow as '# title' blocks, each parsable with comment='#'
+        return runs_export(records).to_csv(index=False).rstrip("\n") + below
+    if fmt == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        runs_export(records).to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return render(summary_frame(runs), fmt) + below
+
+
+def build_report(
+    root, fmt: str = "simple", stats: bool = False, test: str | None = None
+) -> tuple[str | bytes, list[tuple[Path, str]]]:
+    """:func:`export` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
+    check_format(fmt)
+    records, problems = load_records(root)
+    return export(records, fmt, problems, stats=stats, test=test), problems
