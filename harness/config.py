@@ -13,7 +13,9 @@ import hashlib
 import itertools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -230,66 +232,102 @@ def _choice(key: str, value, allowed) -> str:
     return value
 
 
+def _non_negative(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _seeds(key: str, value) -> tuple[int, ...]:
+    """A count N means seeds 0..N-1; a list names the seeds themselves."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ConfigError(f"seeds: expected a positive count or a list of seeds, got {value!r}")
+        return tuple(range(value))
+    return as_tuple(key, value, int)
+
+
+def _floats(key: str, value) -> tuple[float, ...]:
+    return as_tuple(key, value, float)
+
+
+def _ints(key: str, value) -> tuple[int, ...]:
+    return as_tuple(key, value, int)
+
+
+def _target(key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"target: expected a number, got {value!r}")
+    return float(value)
+
+
+def _timeout(key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"timeout: expected a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _suite_name(key: str, value) -> str:
+    """The name becomes a directory under results/, so it must be one path component."""
+    if not isinstance(value, str) or not value.strip() or "/" in value or value in (".", ".."):
+        raise ConfigError(f"name: expected a suite name (text without '/'), got {value!r}")
+    return value
+
+
+def _devices(key: str, value) -> str | int:
+    """'auto', or a count given as a number or as digits (the command line gives text)."""
+    number = int(value) if str(value).isdigit() else value
+    if value != "auto" and (isinstance(number, bool) or not isinstance(number, int) or number <= 0):
+        raise ConfigError(f"devices: expected a positive integer or 'auto', got {value!r}")
+    return value if value == "auto" else number
+
+
+def _flag(key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+#: Each suite key's rule, ``(key, value) -> validated value``: a value that breaks it raises a ConfigError naming
+#: the key. A key without a rule here is taken as given.
+SUITE_RULES: dict[str, Callable[[str, Any], Any]] = {
+    "name": _suite_name,
+    "models": _names,
+    "datasets": _names,
+    "optimizers": _names,
+    "schedules": _names,
+    "seeds": _seeds,
+    "lr": _floats,
+    "batch_size": _ints,
+    "max_epochs": _positive_int,
+    "max_steps": partial(_positive_int, allow_minus_one=True),
+    "early_stopping": _positive_int,
+    "warmup_steps": _non_negative,
+    "loader_workers": _non_negative,
+    "accelerator": partial(_choice, allowed=ACCELERATORS),
+    "precision": partial(_choice, allowed=PRECISIONS),
+    "strategy": partial(_choice, allowed=STRATEGIES),
+    "devices": _devices,
+    "target": _target,
+    "timeout": _timeout,
+    "deterministic": _flag,
+    "compile": _flag,
+    "channels_last": _flag,
+    "oom_retry": _flag,
+}
+
+
+def _as_given(key: str, value) -> Any:
+    return value
+
+
 def make_suite(values: dict) -> Suite:
     """Validate raw values (from TOML or the CLI) into a Suite; every error names its field."""
     unknown = sorted(set(values) - set(SUITE_KEYS))
     if unknown:
         key = unknown[0]
         raise ConfigError(f"unknown setting {key!r}{did_you_mean(key, SUITE_KEYS)}; allowed: {', '.join(SUITE_KEYS)}")
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if key in ("models", "datasets", "optimizers", "schedules"):
-            out[key] = _names(key, value)
-        elif key == "seeds":
-            if isinstance(value, int) and not isinstance(value, bool):
-                if value <= 0:
-                    raise ConfigError(f"seeds: expected a positive count or a list of seeds, got {value!r}")
-                out[key] = tuple(range(value))
-            else:
-                out[key] = as_tuple(key, value, int)
-        elif key == "lr":
-            out[key] = as_tuple(key, value, float)
-        elif key == "batch_size":
-            out[key] = as_tuple(key, value, int)
-        elif key in ("max_epochs", "warmup_steps"):
-            out[key] = _positive_int(key, value) if key == "max_epochs" else _non_negative(key, value)
-        elif key == "max_steps":
-            out[key] = _positive_int(key, value, allow_minus_one=True)
-        elif key == "early_stopping":
-            out[key] = _positive_int(key, value)
-        elif key == "accelerator":
-            out[key] = _choice(key, value, ACCELERATORS)
-        elif key == "precision":
-            out[key] = _choice(key, value, PRECISIONS)
-        elif key == "strategy":
-            out[key] = _choice(key, value, STRATEGIES)
-        elif key == "target":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"target: expected a number, got {value!r}")
-            out[key] = float(value)
-        elif key == "timeout":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ConfigError(f"timeout: expected a positive number of seconds, got {value!r}")
-            out[key] = float(value)
-        elif key == "name":
-            if not isinstance(value, str) or not value.strip() or "/" in value or value in (".", ".."):
-                raise ConfigError(f"name: expected a suite name (text without '/'), got {value!r}")
-            out[key] = value
-        elif key == "devices":
-            number = int(value) if str(value).isdigit() else value
-            if value != "auto" and (isinstance(number, bool) or not isinstance(number, int) or number <= 0):
-                raise ConfigError(f"devices: expected a positive integer or 'auto', got {value!r}")
-            out[key] = value if value == "auto" else number
-        elif key in ("deterministic", "compile", "channels_last", "oom_retry"):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{key}: expected true or false, got {value!r}")
-            out[key] = value
-        elif key == "loader_workers":
-            out[key] = _non_negative(key, value)
-        else:
-            out[key] = value
+    out = {key: SUITE_RULES.get(key, _as_given)(key, value) for key, value in values.items() if value is not None}
     suite = Suite(**out)
     _check_strategy(suite)
     return suite
@@ -303,12 +341,6 @@ def _check_strategy(suite: Suite) -> None:
         raise ConfigError(f"strategy {suite.strategy!r} spreads one run over several devices: give devices N > 1")
     if suite.strategy in ("fsdp", "deepspeed") and suite.accelerator == "cpu":
         raise ConfigError(f"strategy {suite.strategy!r} needs GPUs (accelerator cuda); on CPUs use ddp")
-
-
-def _non_negative(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key}: expected a non-negative integer, got {value!r}")
-    return value
 
 
 def read_suite_file(path: str | Path) -> dict:
