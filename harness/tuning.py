@@ -17,6 +17,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from harness.config import RunConfig, expand, optimizer_label, resolve_suite
@@ -144,33 +145,49 @@ def tune(
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
 
+    common = {"registry": registry, "suite_name": suite.name, "rerun": rerun}
+    common.update(launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry)
+    run = partial(run_configs, on_event=on_event, **common)  # both phases train alike, each into its own folder
+    search = _search(run, root / "search", base_runs, grids, search_seeds, registry, emit)
+    by_key = {record["key"]: record for record in search.records}
+    choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]
+    final_store = Store(root / "final")
+    final = _final(run, final_store, choices, by_key, seeds, rerun, emit)
+    _annotate(final.records, choices, search_seeds, final_store)
+    (root / "tuning.json").write_text(json.dumps([c.as_dict() for c in choices], indent=1) + "\n")
+    return TuneResult(root, search, final, choices)
+
+
+def _search(run, folder: Path, base_runs: list[RunConfig], grids: dict, search_seeds: int, registry, emit):
+    """The search phase: every base run at every rate of its grid, with each search seed."""
     rates = len(grids[base_runs[0].key()])
     emit("phase", name="search", detail=f"{rates} learning rate(s) x {search_seeds} seed(s) per optimizer and workload")
-    search_configs = [
+    configs = [
         at_rate(base, lr, seed, registry)
         for base in base_runs
         for lr in grids[base.key()]
         for seed in range(search_seeds)
     ]
-    common = {"registry": registry, "suite_name": suite.name, "rerun": rerun}
-    common.update(launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry)
-    search = run_configs(search_configs, root / "search", on_event=on_event, **common)
-    by_key = {record["key"]: record for record in search.records}
-    choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]
+    return run(configs, folder)
 
-    final_configs = [replace(c.config, seed=seed) for c in choices if c.lr is not None for seed in range(seeds)]
+
+def _final(run, store: Store, choices: list[Choice], by_key: dict[str, dict], seeds: int, rerun: bool, emit):
+    """The final phase: each chosen rate with the final seeds; a workload where no rate won is reported, not run."""
+    configs = [replace(c.config, seed=seed) for c in choices if c.lr is not None for seed in range(seeds)]
     for choice in choices:
         if choice.lr is None:
             emit("untunable", config=choice.config, reason="no learning rate of the grid finished every search seed")
-    final_store = Store(root / "final")
-    for config in final_configs:  # a search run at the chosen rate is already a final run: copy, don't retrain
-        if config.key() in by_key and not rerun and not final_store.is_finished(config.key()):
-            final_store.write(by_key[config.key()])
-    emit("phase", name="final", detail=f"{len(final_configs) // max(1, seeds)} choices x {seeds} seed(s)")
-    final = run_configs(final_configs, root / "final", on_event=on_event, **common)
+    for config in configs:  # a search run at the chosen rate is already a final run: copy, don't retrain
+        if config.key() in by_key and not rerun and not store.is_finished(config.key()):
+            store.write(by_key[config.key()])
+    emit("phase", name="final", detail=f"{len(configs) // max(1, seeds)} choices x {seeds} seed(s)")
+    return run(configs, store.root)
 
+
+def _annotate(final_records: list[dict], choices: list[Choice], search_seeds: int, store: Store) -> None:
+    """Give each final record its ``tuning`` entry (what its rate was chosen from, and how), and store it again."""
     tuning = {canonical(without_seed(c.config.as_dict())): c for c in choices if c.lr is not None}  # by cell
-    for record in final.records:
+    for record in final_records:
         choice = tuning.get(canonical(without_seed(record["config"])))
         if choice is not None:
             record["tuning"] = {
@@ -181,6 +198,4 @@ def tune(
                 "selected_on": f"mean best validation {choice.metric}",
                 "scores": [{"lr": lr, "val_metric": s} for lr, s in choice.scores.items()],
             }
-            final_store.write(record)
-    (root / "tuning.json").write_text(json.dumps([c.as_dict() for c in choices], indent=1) + "\n")
-    return TuneResult(root, search, final, choices)
+            store.write(record)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
+from harness.errors import LaunchError
+
 
 class Launcher(Protocol):
     """Where runs execute. Implemented by the inline, local-pool and Ray launchers.
@@ -34,3 +36,13 @@ class Launcher(Protocol):
 def missing_plugins(registry, loaded) -> list[str]:
     """The plugins available here that a worker, rebuilding the registry from its origin, did not load."""
     return sorted({info.name for info in registry.plugins.available()} - set(loaded))
+
+
+def check_plugins(registry, loaded, where: str) -> None:
+    """Refuse a worker that lacks a plugin the parent has: its runs would fail, or differ, cell after cell.
+
+    ``where`` names the worker and says what to do, e.g. ``"a Ray actor: install them on every node"``.
+    """
+    missing = missing_plugins(registry, loaded)
+    if missing:
+        raise LaunchError(f"plugins {', '.join(missing)} are available here but not in {where}")

@@ -24,7 +24,7 @@ from multiprocessing.connection import wait
 from harness import records
 from harness.errors import LaunchError, one_line
 from harness.launch import children
-from harness.launch.base import missing_plugins
+from harness.launch.base import check_plugins
 from harness.launch.machine import cpu_cores, default_jobs, visible_gpus
 
 #: How long a worker past the time limit gets between SIGTERM and SIGKILL.
@@ -125,6 +125,164 @@ class _Worker:
         return children.death(self.process.exitcode)
 
 
+class _Pool:
+    """One :meth:`LocalLauncher.map` call: its workers, its source of runs, and the runs taken but not yet started.
+
+    Each step of a sweep is a method: start a worker, hand it a run, read what
+    it sent, replace it when it dies. The steps that end runs are generators,
+    yielding ``(config, record)`` up through :meth:`sweep` to ``map``'s caller,
+    who may add runs to the source after each yield.
+    """
+
+    def __init__(self, registry, suite: str | None, timeout: float | None, runs: Iterable, on_start: Callable | None):
+        self.registry = registry
+        self.suite = suite
+        self.timeout = timeout
+        self.on_start = on_start
+        self.source = iter(runs)
+        self.pending: deque = deque()  # runs taken from the source that no worker has started yet
+        self.workers: list[_Worker] = []
+
+    def more(self) -> bool:
+        """Whether a run is left, taking it from the source (so it is ready to hand out) if need be."""
+        if not self.pending and (config := next(self.source, None)) is not None:
+            self.pending.append(config)
+        return bool(self.pending)
+
+    def configure(self, count: int) -> None:
+        """Settle the pool's shape before any worker starts: ``count`` workers, their threads, their GPUs.
+
+        Workers are pinned to one GPU each when the first run uses one device
+        (a sweep's runs share their training settings); call it after :meth:`more`.
+        """
+        self.count = count
+        self.threads = max(1, cpu_cores() // count)
+        self.gpus = visible_gpus()
+        self.pin = len(self.gpus) > 1 and str(self.pending[0].devices) == "1"
+        self.context = multiprocessing.get_context("spawn")
+        self.args = (self.registry.plugins.origin, self.suite, os.getpid(), self.threads)
+
+    def start(self, slot: int) -> _Worker:
+        """A new worker for ``slot``, with its share of the threads (and its GPU when pinned)."""
+        environment = {"OMP_NUM_THREADS": str(self.threads)}
+        if self.pin:
+            environment["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        return _Worker(self.context, slot, environment, self.args)
+
+    def hand_out(self, worker: _Worker) -> None:
+        """The next pending run to ``worker``, or, when none is left, its notice to exit."""
+        worker.config = None
+        config = self.pending.popleft() if self.pending else next(self.source, None)
+        if config is None:
+            worker.stop()
+            return
+        if not worker.hand(config):
+            self.pending.appendleft(config)  # it never started; the worker's replacement takes it
+        elif self.on_start is not None:
+            self.on_start(config)
+
+    def sweep(self) -> Iterator[tuple]:
+        """Start the workers and hand each a run, then wait on them and serve each until none holds a run."""
+        for slot in range(self.count):
+            self.workers.append(self.start(slot))
+        for worker in self.workers:
+            self.hand_out(worker)
+        while busy := [worker for worker in self.workers if worker.config is not None or worker.lost]:
+            ready = [w.conn for w in busy if not w.lost] + [w.process.sentinel for w in busy]
+            wait(ready, timeout=0 if any(w.lost for w in busy) else self.until_next_limit(busy))
+            for worker in busy:
+                yield from self.serve(worker)
+
+    def serve(self, worker: _Worker) -> Iterator[tuple]:
+        """After a wait: act on what ``worker`` sent; then, if it died or ran past the time limit, replace it."""
+        # checked before reading, so everything it sent before it died is read below
+        dead = worker.lost or not worker.process.is_alive()
+        yield from self.read(worker)
+        if not dead and (left := worker.seconds_left(self.timeout)) is not None and left <= 0:
+            worker.halt()
+            dead = True
+        if dead:
+            yield from self.replace(worker)
+
+    def read(self, worker: _Worker) -> Iterator[tuple]:
+        """Act on each message ``worker`` has sent (see :func:`_worker_main`); a finished run is yielded."""
+        for kind, payload in worker.messages():
+            if kind == "error":
+                raise LaunchError(f"a worker process could not start: {payload}")
+            if kind == "loaded":
+                self.check_loaded(payload)
+            elif kind == "ready":
+                worker.ready = True
+            elif kind == "began":
+                worker.whereabouts, worker.began_at = payload, time.monotonic()
+            elif kind == "done":
+                config, worker.config = worker.config, None
+                yield config, payload
+                self.hand_out(worker)  # after the yield: the caller sees a run finish before the next starts
+
+    def replace(self, worker: _Worker) -> Iterator[tuple]:
+        """Bury a dead worker, yield the record of the run it held, and start a replacement if runs are left."""
+        how = worker.bury()
+        if not worker.ready:
+            raise LaunchError(
+                f"a worker process died while starting ({how}); its error is printed above. Workers "
+                "import the main module: from a script, call harness.run() under "
+                "`if __name__ == '__main__':`, or use the inline launcher"
+            )
+        held, worker.config, worker.lost = worker.config, None, False
+        replacement = self.start(worker.slot) if self.more() else None  # boots while the caller stores
+        if replacement is not None:
+            self.workers[self.workers.index(worker)] = replacement
+        if held is not None:
+            yield held, (self.timed_out if worker.overdue else self.crashed)(held, worker, how)
+        if replacement is None and self.more():  # the caller added a run while it had this one
+            replacement = self.start(worker.slot)
+            self.workers[self.workers.index(worker)] = replacement
+        if replacement is not None:
+            self.hand_out(replacement)
+
+    def check_loaded(self, loaded: list[str]) -> None:
+        """A worker must have every plugin the parent has; one registered by hand in-process cannot be rebuilt."""
+        check_plugins(
+            self.registry,
+            loaded,
+            "a worker process (registered by hand in this process, or changed on disk since?); "
+            "load them with plugins=[PATH], or use the inline launcher",
+        )
+
+    def until_next_limit(self, busy: list[_Worker]) -> float | None:
+        """Seconds until the first busy worker's run reaches the time limit (None: no limit to wait for)."""
+        left = [s for s in (w.seconds_left(self.timeout) for w in busy) if s is not None]
+        return max(0.0, min(left)) if left else None
+
+    def crashed(self, config, worker: _Worker, how: str) -> dict:
+        """The record of a run whose worker died under it: the runner's shape, status ``crashed``."""
+        return self.lost_record(config, worker, "crashed", f"worker process died ({how}) while running this cell")
+
+    def timed_out(self, config, worker: _Worker, how: str) -> dict:
+        """The record of a run stopped at the time limit: status ``timeout``, with how long it had run."""
+        reason = f"still running after the time limit of {self.timeout:g}s; its worker was stopped ({how})"
+        record = self.lost_record(config, worker, "timeout", reason)
+        record["results"]["wall_time_s"] = time.monotonic() - worker.began_at
+        return record
+
+    def lost_record(self, config, worker: _Worker, status: str, reason: str) -> dict:
+        """The record of a run that ended with its worker: the runner's shape, what is known of where it ran."""
+        where = {"pid": worker.process.pid, **worker.whereabouts}
+        return records.lost_record(
+            self.registry.plugins, config, self.suite, worker.started_at, status, reason, **where
+        )
+
+    def shut_down(self, gently: bool) -> None:
+        """Leave no worker behind: idle ones are told to exit, busy (interrupted) ones terminated, then killed."""
+        for worker in self.workers:
+            if gently:
+                worker.stop()
+            elif worker.process.is_alive():
+                worker.process.terminate()
+        children.reap([(worker.process, worker.conn) for worker in self.workers])
+
+
 class LocalLauncher:
     """Trains cells in ``jobs`` persistent worker processes on this machine, started when runs arrive.
 
@@ -157,137 +315,13 @@ class LocalLauncher:
         bound that sizes the pool. Workers are pinned to one GPU each when the
         first run uses one device (a sweep's runs share their training settings).
         """
-        source = iter(runs)
-        pending: deque = deque()  # runs taken from the source that no worker has started yet
-
-        def next_run():
-            return pending.popleft() if pending else next(source, None)
-
-        def more() -> bool:
-            """Whether a run is left, taking it from the source (so it is ready to hand out) if need be."""
-            if not pending and (config := next(source, None)) is not None:
-                pending.append(config)
-            return bool(pending)
-
-        if not more():
+        pool = _Pool(self.registry, self.suite, self.timeout, runs, on_start)
+        if not pool.more():
             return
-        count = self.size(len(runs)) if hasattr(runs, "__len__") else self.jobs
-        threads = max(1, cpu_cores() // count)
-        gpus = visible_gpus()
-        pin = len(gpus) > 1 and str(pending[0].devices) == "1"
-        context = multiprocessing.get_context("spawn")
-        args = (self.registry.plugins.origin, self.suite, os.getpid(), threads)
-
-        def start(slot: int) -> _Worker:
-            environment = {"OMP_NUM_THREADS": str(threads)}
-            if pin:
-                environment["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
-            return _Worker(context, slot, environment, args)
-
-        def hand_out(worker: _Worker) -> None:
-            """The next pending run to ``worker``, or, when none is left, its notice to exit."""
-            worker.config = None
-            config = next_run()
-            if config is None:
-                worker.stop()
-                return
-            if not worker.hand(config):
-                pending.appendleft(config)  # it never started; the worker's replacement takes it
-            elif on_start is not None:
-                on_start(config)
-
-        workers: list[_Worker] = []
+        pool.configure(self.size(len(runs)) if hasattr(runs, "__len__") else self.jobs)
         completed = False
         try:
-            for slot in range(count):
-                workers.append(start(slot))
-            for worker in workers:
-                hand_out(worker)
-            while busy := [worker for worker in workers if worker.config is not None or worker.lost]:
-                ready = [w.conn for w in busy if not w.lost] + [w.process.sentinel for w in busy]
-                wait(ready, timeout=0 if any(w.lost for w in busy) else self._until_next_limit(busy))
-                for worker in busy:
-                    # checked before reading, so everything it sent before it died is read below
-                    dead = worker.lost or not worker.process.is_alive()
-                    for kind, payload in worker.messages():
-                        if kind == "error":
-                            raise LaunchError(f"a worker process could not start: {payload}")
-                        if kind == "loaded":
-                            self._check_plugins(payload)
-                        elif kind == "ready":
-                            worker.ready = True
-                        elif kind == "began":
-                            worker.whereabouts, worker.began_at = payload, time.monotonic()
-                        elif kind == "done":
-                            config, worker.config = worker.config, None
-                            yield config, payload
-                            hand_out(worker)  # after the yield: the caller sees a run finish before the next starts
-                    if not dead and (left := worker.seconds_left(self.timeout)) is not None and left <= 0:
-                        worker.halt()
-                        dead = True
-                    if not dead:
-                        continue
-                    how = worker.bury()
-                    if not worker.ready:
-                        raise LaunchError(
-                            f"a worker process died while starting ({how}); its error is printed above. Workers "
-                            "import the main module: from a script, call harness.run() under "
-                            "`if __name__ == '__main__':`, or use the inline launcher"
-                        )
-                    held, worker.config, worker.lost = worker.config, None, False
-                    replacement = start(worker.slot) if more() else None  # boots while the caller stores
-                    if replacement is not None:
-                        workers[workers.index(worker)] = replacement
-                    if held is not None:
-                        yield held, (self._timed_out if worker.overdue else self._crashed)(held, worker, how)
-                    if replacement is None and more():  # the caller added a run while it had this one
-                        replacement = start(worker.slot)
-                        workers[workers.index(worker)] = replacement
-                    if replacement is not None:
-                        hand_out(replacement)
+            yield from pool.sweep()
             completed = True
         finally:
-            self._shut_down(workers, gently=completed)
-
-    def _check_plugins(self, loaded: list[str]) -> None:
-        """A worker must have every plugin the parent has; one registered by hand in-process cannot be rebuilt."""
-        missing = missing_plugins(self.registry, loaded)
-        if missing:
-            raise LaunchError(
-                f"plugins {', '.join(missing)} are available here but not in a worker process (registered by "
-                "hand in this process, or changed on disk since?); load them with plugins=[PATH], or use the "
-                "inline launcher"
-            )
-
-    def _until_next_limit(self, busy: list[_Worker]) -> float | None:
-        """Seconds until the first busy worker's run reaches the time limit (None: no limit to wait for)."""
-        left = [s for s in (w.seconds_left(self.timeout) for w in busy) if s is not None]
-        return max(0.0, min(left)) if left else None
-
-    def _crashed(self, config, worker: _Worker, how: str) -> dict:
-        """The record of a run whose worker died under it: the runner's shape, status ``crashed``."""
-        return self._lost(config, worker, "crashed", f"worker process died ({how}) while running this cell")
-
-    def _timed_out(self, config, worker: _Worker, how: str) -> dict:
-        """The record of a run stopped at the time limit: status ``timeout``, with how long it had run."""
-        reason = f"still running after the time limit of {self.timeout:g}s; its worker was stopped ({how})"
-        record = self._lost(config, worker, "timeout", reason)
-        record["results"]["wall_time_s"] = time.monotonic() - worker.began_at
-        return record
-
-    def _lost(self, config, worker: _Worker, status: str, reason: str) -> dict:
-        """The record of a run that ended with its worker: the runner's shape, what is known of where it ran."""
-        where = {"pid": worker.process.pid, **worker.whereabouts}
-        return records.lost_record(
-            self.registry.plugins, config, self.suite, worker.started_at, status, reason, **where
-        )
-
-    @staticmethod
-    def _shut_down(workers: list[_Worker], gently: bool) -> None:
-        """Leave no worker behind: idle ones are told to exit, busy (interrupted) ones terminated, then killed."""
-        for worker in workers:
-            if gently:
-                worker.stop()
-            elif worker.process.is_alive():
-                worker.process.terminate()
-        children.reap([(worker.process, worker.conn) for worker in workers])
+            pool.shut_down(gently=completed)

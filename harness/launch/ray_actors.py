@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from harness import records
 from harness.errors import LaunchError, one_line
 from harness.launch import children
-from harness.launch.base import missing_plugins
+from harness.launch.base import check_plugins
 from harness.launch.machine import cpu_cores
 
 INSTALL_HINT = "the ray launcher needs `pip install harness[ray]`"
@@ -227,12 +227,11 @@ class RayLauncher:
 
     def _check_plugins(self, loaded: list[str]) -> None:
         """An actor must have every plugin the driver has; one registered by hand here cannot be rebuilt there."""
-        missing = missing_plugins(self.registry, loaded)
-        if missing:
-            raise LaunchError(
-                f"plugins {', '.join(missing)} are available here but not in a Ray actor: install them on every "
-                "node (or load them with plugins=[PATH] from a path every node has)"
-            )
+        check_plugins(
+            self.registry,
+            loaded,
+            "a Ray actor: install them on every node (or load them with plugins=[PATH] from a path every node has)",
+        )
 
     def _crashed(self, config, slot: _Slot, exc: Exception) -> dict:
         """The record of a run whose actor died under it: the runner's shape, status ``crashed``."""

@@ -155,77 +155,96 @@ def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str
     ranked cells, a problem with two optimizers, a target for the profile.
     ``test`` is ``welch`` (default) or ``bootstrap``, see :mod:`harness.stats`.
     """
-    import pandas as pd
-
-    from harness.reporting.stats import ALPHA, WELCH, WIN
+    from harness.reporting.stats import ALPHA, WELCH
 
     check_format(fmt)
     alpha, test = (ALPHA if alpha is None else alpha), (test or WELCH)
-    parts = []
+    parts = [_significance_part(runs, fmt, alpha, test), _wins_part(runs, fmt, alpha, test), _profile_part(runs, fmt)]
+    return [part for part in parts if part is not None]
+
+
+def _significance_part(runs, fmt: str, alpha: float, test: str) -> tuple | None:
+    """The significance table as ``(title, frame)``; None when no workload has two ranked cells."""
+    import pandas as pd
+
     significance = significance_frame(runs, alpha, test)
-    if not significance.empty:
-        if fmt == "csv":
-            shown = significance.drop(columns=["cell"])
-        else:
-            shown = pd.DataFrame(
-                {
-                    "workload": significance["workload"],
-                    "model / optimizer": significance["contestant"],
-                    "rank": significance["rank"].astype(str),
-                    "test metric (mean ± 95% CI)": [
-                        f"{m} {format_metric(r['mean'], r['ci95'], r['metric_mode'])}"
-                        for m, (_, r) in zip(significance["metric"], significance.iterrows(), strict=True)
-                    ],
-                    "seeds": significance["n"].astype(str),
-                    "vs best": significance["vs_best"],
-                }
-            )
-        title = (
-            f"Significance: each cell against the best of its workload (dataset, other settings equal); "
-            f"{_test_name(test)}, two-sided, alpha {alpha:g}; untested below 2 seeds a side"
+    if significance.empty:
+        return None
+    if fmt == "csv":
+        shown = significance.drop(columns=["cell"])
+    else:
+        shown = pd.DataFrame(
+            {
+                "workload": significance["workload"],
+                "model / optimizer": significance["contestant"],
+                "rank": significance["rank"].astype(str),
+                "test metric (mean ± 95% CI)": [
+                    f"{m} {format_metric(r['mean'], r['ci95'], r['metric_mode'])}"
+                    for m, (_, r) in zip(significance["metric"], significance.iterrows(), strict=True)
+                ],
+                "seeds": significance["n"].astype(str),
+                "vs best": significance["vs_best"],
+            }
         )
-        parts.append((title, shown))
+    title = (
+        f"Significance: each cell against the best of its workload (dataset, other settings equal); "
+        f"{_test_name(test)}, two-sided, alpha {alpha:g}; untested below 2 seeds a side"
+    )
+    return title, shown
+
+
+def _wins_part(runs, fmt: str, alpha: float, test: str) -> tuple | None:
+    """The optimizers' win table as ``(title, frame)``, its title tallying the wins; None without two optimizers."""
+    import pandas as pd
+
+    from harness.reporting.stats import WIN
+
     wins = wins_frame(runs, alpha, test)
-    if not wins.empty:
-        if fmt == "csv":
-            shown = wins.assign(tied=wins["tied"].map(" ".join))
-        else:
-            shown = pd.DataFrame(
-                {
-                    "workload": wins["workload"],
-                    "optimizers": wins["contestants"].astype(str),
-                    "winner": wins.apply(_winner_text, axis=1),
-                    "best mean": [fixed(v, 4) for v in wins["best_mean"]],
-                    "runner-up": wins["runner_up"].fillna(""),
-                    "runner-up mean": [fixed(v, 4) for v in wins["runner_up_mean"]],
-                    "p (test)": [
-                        "" if missing(p) else f"{p:.3g} ({test})"
-                        for p, test in zip(wins["p_value"], wins["test"], strict=True)
-                    ],
-                }
-            )
-        tally = wins.loc[wins["outcome"] == WIN, "winner"].value_counts()
-        counts = ", ".join(f"{name} {count}" for name, count in tally.items()) or "none"
-        undecided = int((wins["outcome"] != WIN).sum())
-        title = (
-            f"Optimizer wins per workload (model x dataset, other settings equal), by mean test metric; "
-            f"a win is significant at alpha {alpha:g}. Wins: {counts}; ties or undecided: {undecided}"
+    if wins.empty:
+        return None
+    if fmt == "csv":
+        shown = wins.assign(tied=wins["tied"].map(" ".join))
+    else:
+        shown = pd.DataFrame(
+            {
+                "workload": wins["workload"],
+                "optimizers": wins["contestants"].astype(str),
+                "winner": wins.apply(_winner_text, axis=1),
+                "best mean": [fixed(v, 4) for v in wins["best_mean"]],
+                "runner-up": wins["runner_up"].fillna(""),
+                "runner-up mean": [fixed(v, 4) for v in wins["runner_up_mean"]],
+                "p (test)": [
+                    "" if missing(p) else f"{p:.3g} ({test})"
+                    for p, test in zip(wins["p_value"], wins["test"], strict=True)
+                ],
+            }
         )
-        parts.append((title, shown))
+    tally = wins.loc[wins["outcome"] == WIN, "winner"].value_counts()
+    counts = ", ".join(f"{name} {count}" for name, count in tally.items()) or "none"
+    undecided = int((wins["outcome"] != WIN).sum())
+    title = (
+        f"Optimizer wins per workload (model x dataset, other settings equal), by mean test metric; "
+        f"a win is significant at alpha {alpha:g}. Wins: {counts}; ties or undecided: {undecided}"
+    )
+    return title, shown
+
+
+def _profile_part(runs, fmt: str) -> tuple | None:
+    """The performance profile as ``(title, frame)``; None when no problem has a target."""
     profile = profile_frame(runs)
-    if not profile.empty:
-        shown = profile.rename(columns=lambda tau: f"tau={tau:g}").reset_index(names="optimizer")
-        if fmt != "csv":
-            for column in shown.columns[1:]:
-                shown[column] = shown[column].map(lambda v: fixed(v, 2))
-        cells = _optimizer_cells(runs)
-        problems = cells.loc[cells["target"].notna(), "problem"].nunique()
-        title = (
-            f"Performance profile: share of the {problems} workloads with a target where an optimizer's median "
-            f"time to target is within tau x the fastest optimizer's (a run that never reaches it counts as infinite)"
-        )
-        parts.append((title, shown))
-    return parts
+    if profile.empty:
+        return None
+    shown = profile.rename(columns=lambda tau: f"tau={tau:g}").reset_index(names="optimizer")
+    if fmt != "csv":
+        for column in shown.columns[1:]:
+            shown[column] = shown[column].map(lambda v: fixed(v, 2))
+    cells = _optimizer_cells(runs)
+    problems = cells.loc[cells["target"].notna(), "problem"].nunique()
+    title = (
+        f"Performance profile: share of the {problems} workloads with a target where an optimizer's median "
+        f"time to target is within tau x the fastest optimizer's (a run that never reaches it counts as infinite)"
+    )
+    return title, shown
 
 
 def stats_tables(runs, fmt: str = "simple", alpha: float | None = None, test: str | None = None) -> str:

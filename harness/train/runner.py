@@ -175,31 +175,107 @@ def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
 
 
 def _train_and_test(config: RunConfig, registry, device: torch.device, record: dict, results: dict) -> None:
-    model_entry = registry.get("model", config.model)
-    dataset_entry = registry.get("dataset", config.dataset)
-    optimizer_entry = registry.get("optimizer", config.optimizer)
-    record["descriptions"] = {  # what the report says each part is, in its plugin's own words
-        entry.kind: {"name": entry.name, "plugin": entry.plugin, "description": entry.spec.description}
-        for entry in (model_entry, dataset_entry, optimizer_entry)
-    }
+    """Train one cell, then test it unless it diverged, filling in ``record`` (``results`` is its results).
+
+    The steps' order is part of what is measured: seeding first, the memory
+    meter started before the model is built (its weights count), FLOPs counted
+    before the batches are made.
+    """
+    model_entry, dataset_entry, optimizer_entry = _entries(config, registry, record)
     data = load_dataset(dataset_entry, config.dataset_params)
     info = data.info
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
     memory = MemoryMeter(device)
     memory.start()
+    module, own_module, metric, mode = _build_module(model_entry, config, info)
+    record.update(task=info.task, metric=metric, metric_mode=mode, synthetic=info.synthetic)
+    results["params"], results["trainable_params"] = count_parameters(module)
 
+    watch = _Watch.attach(config, registry, device, info, metric, mode)
+    flops_per_step = _count_flops(module, data.train, config.batch_size, device)
+    plan = _make_plan(config, device, data, module, optimizer_entry, watch.callbacks, metric, mode)
+    test = _fit(plan, own_module, results)
+
+    results.update(memory.stop())
+    watch.summarize(results)
+    peak = peak_flops(device, config.precision) if str(config.devices) == "1" else None
+    results.update(flops_summary(flops_per_step, config.batch_size, results.get("samples_per_s"), peak))
+    if watch.losses.diverged_at_epoch is not None:
+        record["status"] = "diverged"
+        record["reason"] = f"training loss became non-finite in epoch {watch.losses.diverged_at_epoch}"
+        return
+    started = time.perf_counter()
+    tested = test()
+    results["test_time_s"] = time.perf_counter() - started
+    results["test_metrics"] = tested
+    results["test_metric"] = tested.get(metric)
+    results["test_loss"] = tested.get("loss")
+
+
+def _entries(config: RunConfig, registry, record: dict) -> tuple:
+    """The run's model, dataset and optimizer entries; the record keeps what each is, in its plugin's own words."""
+    entries = (
+        registry.get("model", config.model),
+        registry.get("dataset", config.dataset),
+        registry.get("optimizer", config.optimizer),
+    )
+    record["descriptions"] = {  # what the report says each part is
+        entry.kind: {"name": entry.name, "plugin": entry.plugin, "description": entry.spec.description}
+        for entry in entries
+    }
+    return entries
+
+
+def _build_module(model_entry, config: RunConfig, info: DatasetInfo) -> tuple[pl.LightningModule, bool, str, str]:
+    """The model as a LightningModule, whether it is the model's own, and the metric (and its mode) it is judged by.
+
+    A model's own LightningModule may name its metric; a plain ``nn.Module`` is
+    wrapped in the harness's task module, which takes the dataset's.
+    """
     built = model_entry.spec.build(info, **config.model_params)
-    own_module = isinstance(built, pl.LightningModule)
-    if own_module:
-        module = built
-        metric = getattr(module, "metric", None) or info.metric or TASK_METRICS[info.task][0]
-        mode = getattr(module, "mode", None) or METRIC_MODES.get(metric, "max")
-    elif isinstance(built, torch.nn.Module):
+    if isinstance(built, pl.LightningModule):
+        metric = getattr(built, "metric", None) or info.metric or TASK_METRICS[info.task][0]
+        mode = getattr(built, "mode", None) or METRIC_MODES.get(metric, "max")
+        return built, True, metric, mode
+    if isinstance(built, torch.nn.Module):
         module = wrap(built, info)
-        metric, mode = module.metric, module.mode
-    else:
-        raise TypeError(f"model {config.model}: build() returned {type(built).__name__}, not a torch.nn.Module")
+        return module, False, module.metric, module.mode
+    raise TypeError(f"model {config.model}: build() returned {type(built).__name__}, not a torch.nn.Module")
+
+
+@dataclass
+class _Watch:
+    """The callbacks that measure a run while it trains (then any a plugin adds), and what they found."""
+
+    meter: ThroughputMeter
+    curve: ValidationCurve
+    losses: LossWatch
+    callbacks: list
+
+    @classmethod
+    def attach(cls, config: RunConfig, registry, device: torch.device, info: DatasetInfo, metric: str, mode: str):
+        """The harness's measuring callbacks first, then the plugins' (``harness_run_callbacks``), in that order."""
+        meter = ThroughputMeter(config.warmup_steps, device, token_counter(info))
+        curve = ValidationCurve(metric, mode, meter, config.target)
+        losses = LossWatch()
+        callbacks = [meter, curve, losses]
+        for extra in registry.plugins.pm.hook.harness_run_callbacks(config=config):
+            callbacks.extend(extra or [])
+        return cls(meter, curve, losses, callbacks)
+
+    def summarize(self, results: dict) -> None:
+        """Speed, the validation curve and the training losses, into ``results``."""
+        results.update(self.meter.summary())
+        results.update(self.curve.summary())
+        results["train_losses"] = self.losses.epoch_losses
+        results["eval_time_s"] = self.meter.eval_time_s
+
+
+def _make_plan(
+    config: RunConfig, device: torch.device, data: DatasetSplits, module, optimizer_entry, callbacks, metric, mode
+) -> _Plan:
+    """What either engine trains with: the batches of each split, the optimizer's recipe, the callbacks."""
 
     def make_optimizer(total_steps: int):
         """The run's optimizer and schedule, for every module alike, so comparisons stay fair."""
@@ -207,16 +283,6 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
         if config.schedule == "constant":
             return optimizer, None
         return optimizer, build_schedule(optimizer, config.schedule, config.schedule_params, total_steps)
-
-    record.update(task=info.task, metric=metric, metric_mode=mode, synthetic=info.synthetic)
-    results["params"], results["trainable_params"] = count_parameters(module)
-
-    meter = ThroughputMeter(config.warmup_steps, device, token_counter(info))
-    curve = ValidationCurve(metric, mode, meter, config.target)
-    loss_watch = LossWatch()
-    callbacks = [meter, curve, loss_watch]
-    for extra in registry.plugins.pm.hook.harness_run_callbacks(config=config):
-        callbacks.extend(extra or [])
 
     def batches(split, shuffle):
         return make_batches(
@@ -229,8 +295,7 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
             shard=sharding.shard(),
         )
 
-    flops_per_step = _count_flops(module, data.train, config.batch_size, device)
-    plan = _Plan(
+    return _Plan(
         config=config,
         module=module,
         make_optimizer=make_optimizer,
@@ -244,6 +309,11 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
         monitor=f"val_{metric}",
         mode=mode,
     )
+
+
+def _fit(plan: _Plan, own_module: bool, results: dict) -> Callable[[], dict]:
+    """Train with the engine the run needs (a Trainer for a model's own module or several devices, else Fabric)."""
+    config = plan.config
     use_trainer = own_module or str(config.devices) != "1"
     if use_trainer and (config.compile or config.channels_last):
         raise ValueError(
@@ -251,25 +321,7 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
             "LightningModule nor to multi-device runs (compile or convert inside the module instead)"
         )
     results["engine"] = "trainer" if use_trainer else "fabric"
-    test = (_fit_with_trainer if use_trainer else _fit_with_fabric)(plan, results)
-
-    results.update(memory.stop())
-    results.update(meter.summary())
-    results.update(curve.summary())
-    results["train_losses"] = loss_watch.epoch_losses
-    results["eval_time_s"] = meter.eval_time_s
-    peak = peak_flops(device, config.precision) if str(config.devices) == "1" else None
-    results.update(flops_summary(flops_per_step, config.batch_size, results.get("samples_per_s"), peak))
-    if loss_watch.diverged_at_epoch is not None:
-        record["status"] = "diverged"
-        record["reason"] = f"training loss became non-finite in epoch {loss_watch.diverged_at_epoch}"
-        return
-    started = time.perf_counter()
-    tested = test()
-    results["test_time_s"] = time.perf_counter() - started
-    results["test_metrics"] = tested
-    results["test_metric"] = tested.get(metric)
-    results["test_loss"] = tested.get("loss")
+    return (_fit_with_trainer if use_trainer else _fit_with_fabric)(plan, results)
 
 
 @dataclass
