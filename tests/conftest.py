@@ -1,9 +1,8 @@
 import os
-from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests import FIXTURES
 
 
 @pytest.fixture(autouse=True)

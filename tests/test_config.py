@@ -11,7 +11,6 @@ import sys
 from importlib import resources
 
 import pytest
-from plugin_factory import dataset, write_plugin
 
 from harness.config import (
     ACCELERATORS,
@@ -30,6 +29,7 @@ from harness.config import (
 from harness.errors import ConfigError, HarnessError, UnknownNameError
 from harness.manager import load_plugins
 from harness.registry import Registry
+from tests.plugin_factory import dataset, write_plugin
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,14 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from plugin_factory import dataset, model, optimizer, plugin_source, write_module, write_plugin
 
 from harness import hookspecs
 from harness.errors import DuplicateNameError, HarnessError, UnknownNameError
 from harness.manager import load_plugins
 from harness.registry import Registry
 from harness.specs import MODALITIES, DatasetSpec, ModelSpec, OptimizerSpec, SpecError, lazy
-
-TESTS = Path(__file__).parent
+from tests import TESTS
+from tests.plugin_factory import dataset, model, optimizer, plugin_source, write_module, write_plugin
 
 BUILTINS = {
     "harness_dense": ("harness_register_models",),

@@ -7,6 +7,7 @@ import pytest
 
 import harness
 from harness.store import Store
+from tests import FIXTURES
 
 TINY = {"datasets": "digits", "seeds": 1, "max_epochs": 4}
 TRAIN_SAMPLES = 1077  # digits: 1797 images, stratified 60/20/20 split
@@ -167,8 +168,6 @@ def test_model_with_its_own_lightning_module(tmp_path, test_registry):
 
 
 def test_lifecycle_hooks_observe_runs(tmp_path):
-    from conftest import FIXTURES
-
     from harness.api import load_registry
 
     registry = load_registry(plugins=[FIXTURES / "observer.py"])

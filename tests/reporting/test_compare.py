@@ -13,41 +13,7 @@ from harness.cli import main
 from harness.errors import ConfigError, HarnessError
 from harness.reporting.compare import IMPROVED, NOISE, REGRESSION, UNCHANGED, DeviceMismatchError, compare_dirs
 from harness.store import Store
-
-CPU = "cpu: Test CPU"
-
-
-def record(seed=0, model="mlp", rate=1000.0, memory=100.0, metric=0.9, device=CPU, status="ok", mode="max", **config):
-    settings = {
-        "model": model,
-        "dataset": "digits",
-        "optimizer": "sgd",
-        "seed": seed,
-        "model_label": model,
-        "dataset_label": "digits",
-        "optimizer_label": "sgd",
-        "optimizer_params": {"lr": 0.1},
-        "batch_size": 64,
-        "max_epochs": 10,
-        "target": None,
-        **config,
-    }
-    results = {
-        "test_metric": metric,
-        "samples_per_s": rate,
-        "peak_memory_mb": memory,
-        "memory_kind": "cpu_rss_growth",
-    }
-    return {
-        "key": f"{model}-{device}-{json.dumps(config, sort_keys=True)}-{seed}".translate(str.maketrans('/:" ', "____")),
-        "status": status,
-        "reason": None if status == "ok" else "RuntimeError: boom",
-        "config": settings,
-        "metric": "rmse" if mode == "min" else "accuracy",
-        "metric_mode": mode,
-        "results": results if status == "ok" else {},
-        "provenance": {"device": device, "seed": seed},
-    }
+from tests.records import DEVICE, make_record
 
 
 def write(root, *records):
@@ -57,9 +23,13 @@ def write(root, *records):
     return root
 
 
+#: What each name of :func:`seeds` sets: the throughput, the peak memory, the test metric.
+MEASURED = {"rate": "samples_per_s", "memory": "peak_memory_mb", "metric": "metric_value"}
+
+
 def seeds(values, name, **kwargs):
     """One record per value of ``name`` (rate, memory or metric), seeds 0..n-1."""
-    return [record(seed=i, **{name: v}, **kwargs) for i, v in enumerate(values)]
+    return [make_record(seed=i, **{MEASURED[name]: v}, **kwargs) for i, v in enumerate(values)]
 
 
 STEADY = [1000.0, 1004.0, 996.0, 1002.0, 998.0]  # about 0.3% noise
@@ -121,7 +91,7 @@ def test_directions_memory_up_is_worse_rmse_down_is_better(tmp_path):
 
 
 def test_single_runs_fall_back_to_the_threshold_and_say_so(tmp_path):
-    result = compare_dirs(*dirs(tmp_path, [record(rate=1000.0)], [record(rate=800.0)]))
+    result = compare_dirs(*dirs(tmp_path, [make_record(samples_per_s=1000.0)], [make_record(samples_per_s=800.0)]))
     speed = by_quantity(result)["samples/s"]
     assert speed.verdict == REGRESSION and speed.test.method == "none"
     assert "threshold only" in speed.note
@@ -129,7 +99,7 @@ def test_single_runs_fall_back_to_the_threshold_and_say_so(tmp_path):
 
 
 def test_a_cell_that_now_fails_is_a_regression(tmp_path):
-    failed = [record(seed=i, status="failed") for i in range(3)]
+    failed = [make_record(seed=i, status="failed") for i in range(3)]
     result = compare_dirs(*dirs(tmp_path, seeds(STEADY[:3], "rate"), failed))
     (change,) = result.changes
     assert change.verdict == REGRESSION and change.quantity == "ok runs"
@@ -150,8 +120,8 @@ def test_bootstrap_on_request(tmp_path, capsys):
 
 
 def test_cells_on_one_side_only_are_listed(tmp_path, capsys):
-    base = seeds(STEADY[:2], "rate") + [record(model="old")]
-    new = seeds(STEADY[:2], "rate") + [record(model="fresh"), record(model="mlp", max_epochs=20)]
+    base = seeds(STEADY[:2], "rate") + [make_record(model="old")]
+    new = seeds(STEADY[:2], "rate") + [make_record(model="fresh"), make_record(model="mlp", max_epochs=20)]
     result = compare_dirs(*dirs(tmp_path, base, new))
     assert result.cells == 1
     assert result.only_base == ["old | digits | sgd | batch 64"]
@@ -164,7 +134,8 @@ def test_cells_on_one_side_only_are_listed(tmp_path, capsys):
 
 def test_seeds_do_not_split_a_cell_and_new_config_fields_do_not_break_matching(tmp_path):
     base = seeds(STEADY[:3], "rate")
-    new = [record(seed=i + 10, rate=v, compile=False) for i, v in enumerate(STEADY[:3])]  # other seeds, a new field
+    # other seeds, a new field
+    new = [make_record(seed=i + 10, samples_per_s=v, config={"compile": False}) for i, v in enumerate(STEADY[:3])]
     result = compare_dirs(*dirs(tmp_path, base, new))
     assert result.cells == 1 and not result.only_base and not result.only_new
     assert result.unmatched_fields == ["compile"]
@@ -180,7 +151,7 @@ def test_device_mismatch_is_refused_unless_allowed(tmp_path, capsys):
     assert "DEVICES DIFFER" in err and "--allow-device-mismatch" in err
 
     result = compare_dirs(base, new, allow_device_mismatch=True)
-    assert [(m.base_device, m.new_device) for m in result.device_mismatches] == [(CPU, "cuda: Test GPU")]
+    assert [(m.base_device, m.new_device) for m in result.device_mismatches] == [(DEVICE, "cuda: Test GPU")]
     assert result.cells == 1 and "WARNING: DEVICES DIFFER" in result.render()
     assert main(["compare", str(base), str(new), "--allow-device-mismatch"]) == 0
     captured = capsys.readouterr()
@@ -209,7 +180,7 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["compare", str(base), str(new), "--threshold", "-1"]) == 2
     assert main(["compare", str(base), str(new), "--format", "nope"]) == 2
     assert "json" in capsys.readouterr().err
-    other = write(tmp_path / "other", record(model="elsewhere"))
+    other = write(tmp_path / "other", make_record(model="elsewhere"))
     assert main(["compare", str(base), str(other)]) == 2  # nothing matched: a gate that checked nothing fails
     assert "no cell of" in capsys.readouterr().err
     with pytest.raises(ConfigError):
@@ -219,7 +190,7 @@ def test_bad_input_exits_2(tmp_path, capsys):
 
 
 def test_csv_and_json_carry_the_numbers(tmp_path, capsys):
-    base = seeds(STEADY, "rate") + [record(model="old")]
+    base = seeds(STEADY, "rate") + [make_record(model="old")]
     new = seeds([0.8 * v for v in STEADY], "rate")
     b, n = dirs(tmp_path, base, new)
     assert main(["compare", str(b), str(n), "--format", "csv"]) == 1

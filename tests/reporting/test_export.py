@@ -4,7 +4,6 @@ import io
 
 import pandas as pd
 import pytest
-from test_report import make_record
 
 import harness.api as api
 from harness.cli import main
@@ -13,6 +12,7 @@ from harness.reporting.export import export
 from harness.reporting.frames import runs_frame
 from harness.reporting.latex import escape, render_latex
 from harness.store import Store
+from tests.records import make_record
 
 
 def _summary(records):
@@ -40,10 +40,8 @@ def test_latex_is_booktabs_with_the_best_of_each_column_in_bold():
 
 
 def test_latex_best_follows_the_metric_mode_and_stays_within_a_dataset():
-    low = [make_record(model="a", seed=s, metric_value=0.2) for s in (0, 1)]
-    high = [make_record(model="b", seed=s, metric_value=0.9) for s in (0, 1)]
-    for record in low + high:
-        record["metric"], record["metric_mode"] = "rmse", "min"
+    low = [make_record(model="a", seed=s, metric_value=0.2, mode="min") for s in (0, 1)]
+    high = [make_record(model="b", seed=s, metric_value=0.9, mode="min") for s in (0, 1)]
     other = [make_record(model="c", seed=s, metric_value=0.1) for s in (0, 1)]
     for record in other:
         record["config"]["dataset_label"] = "zz_other"
@@ -72,7 +70,7 @@ def test_csv_and_parquet_have_one_row_per_run_with_provenance(tmp_path):
     assert main(["report", str(tmp_path / "results"), "--format", "parquet", "-o", str(tmp_path / "runs.parquet")]) == 0
     parquet = pd.read_parquet(tmp_path / "runs.parquet")
     assert set(parquet.columns) == set(csv.columns) and len(parquet) == 4
-    assert parquet.set_index("key").loc["mlp-20-0.1-2", "samples_per_s"] == pytest.approx(12000.0)
+    assert parquet.set_index("key").loc[make_record(seed=2)["key"], "samples_per_s"] == pytest.approx(12000.0)
 
 
 def test_parquet_needs_a_file_and_is_refused_before_any_work(tmp_path, capsys):

@@ -1,4 +1,8 @@
-"""harness.report: records -> runs frame -> per-cell summary -> tables, on hand-made records (no training)."""
+"""The report: records -> runs frame -> per-cell summary -> tables, on hand-made records (no training).
+
+Every test walks the pipeline of ``harness.reporting`` (``frames.runs_frame``, ``cells.summary_frame``,
+``export.render`` and ``build_report``, ``stats_tables``), so they live together here.
+"""
 
 import io
 import json
@@ -15,80 +19,7 @@ from harness.reporting.export import build_report, render
 from harness.reporting.frames import runs_frame
 from harness.reporting.text import format_metric
 from harness.store import Store
-
-
-def make_record(seed=0, metric_value=0.9, status="ok", reason=None, model="mlp", max_epochs=20, lr=0.1, **results):
-    """A record shaped like the runner's; ``results`` override measurements (None removes one)."""
-    config = {
-        "model": model,
-        "dataset": "digits",
-        "optimizer": "sgd",
-        "seed": seed,
-        "model_params": {"hidden": 64},
-        "dataset_params": {},
-        "optimizer_params": {"lr": lr, "momentum": 0.0},
-        "model_label": model,
-        "dataset_label": "digits",
-        "optimizer_label": "sgd",
-        "max_epochs": max_epochs,
-        "max_steps": -1,
-        "batch_size": 64,
-        "accelerator": "auto",
-        "devices": 1,
-        "precision": "32-true",
-        "early_stopping": None,
-        "target": None,
-        "warmup_steps": 5,
-        "deterministic": None,
-    }
-    measured = {
-        "test_metric": metric_value,
-        "test_loss": 0.2,
-        "test_metrics": {"accuracy": metric_value, "top5_accuracy": 1.0, "loss": 0.2},
-        "best_val_metric": metric_value,
-        "best_val_epoch": 3,
-        "val_curve": [{"epoch": 0, "val_metric": 0.5, "val_loss": 1.0, "train_loss": 1.2, "train_time_s": 0.1}],
-        "epochs": max_epochs,
-        "steps": 340,
-        "train_time_s": 1.0 + seed,
-        "wall_time_s": 2.5,
-        "samples_per_s": 10000.0 + 1000 * seed,
-        "tokens_per_s": None,
-        "measured_steps": 335,
-        "warmup_steps": 5,
-        "step_time_median_ms": 3.0 + seed,
-        "step_time_p90_ms": 3.5,
-        "peak_memory_mb": 12.0 + seed,
-        "memory_kind": "cpu_rss_growth",
-        "cuda_max_reserved_mb": None,
-        "params": 10250,
-        "trainable_params": 10250,
-        "time_to_target_s": None,
-        "epoch_to_target": None,
-    }
-    measured.update(results)
-    measured = {k: v for k, v in measured.items() if k not in results or results[k] is not None}
-    if status != "ok":
-        measured = {"wall_time_s": 0.1}
-    return {
-        "schema": 1,
-        "key": f"{model}-{max_epochs}-{lr}-{seed}",
-        "status": status,
-        "reason": reason,
-        "traceback": None,
-        "suite": "default",
-        "config": config,
-        "task": "classification",
-        "metric": "accuracy",
-        "metric_mode": "max",
-        "results": measured,
-        "provenance": {
-            "python": "3.11.7",
-            "device": "cpu: Test CPU",
-            "seed": seed,
-            "plugins": {"harness_dense": "0.1"},
-        },
-    }
+from tests.records import make_record
 
 
 def summarise(records):
@@ -173,6 +104,21 @@ def test_failed_and_diverged_runs_are_counted_apart_and_left_out_of_the_mean():
     assert "failed" in header and "diverged" in header
 
 
+def test_failed_cells_are_shown_not_hidden():
+    records = [
+        make_record(seed=0, model="boom", status="failed"),
+        make_record(seed=0, model="mlp"),
+        make_record(seed=1, model="mlp", status="failed"),
+    ]
+    summary = summarise(records)
+    rows = {r["model"]: r for r in summary.to_dict("records")}
+    assert rows["boom"]["n"] == 0 and rows["boom"]["failed"] == 1
+    assert rows["mlp"]["n"] == 1 and rows["mlp"]["failed"] == 1
+    text = render(summary)
+    assert "failed: RuntimeError: boom" in text
+    assert "failed" in text.splitlines()[0]  # a failed-count column appears when something failed
+
+
 def test_a_cell_whose_runs_all_failed_shows_the_first_reason():
     long_reason = "ValueError: " + "x" * 200
     records = [
@@ -230,8 +176,7 @@ def test_settings_column_only_when_labels_collide():
 
 
 def test_learning_rate_and_device_split_cells():
-    other_device = make_record(seed=1)
-    other_device["provenance"]["device"] = "cuda: Test GPU"
+    other_device = make_record(seed=1, device="cuda: Test GPU")
     summary = summarise([make_record(seed=0), other_device, make_record(seed=0, lr=0.01)])
     assert len(summary) == 3 and list(summary["n"]) == [1, 1, 1]
     assert set(summary["settings"]) == {
@@ -294,9 +239,7 @@ def test_mixed_memory_kinds_say_mixed_and_label_each_row():
 
 def test_time_to_target_shown_only_when_a_target_was_set():
     assert "s to" not in render(summarise([make_record()]))
-    records = [make_record(seed=s, time_to_target_s=t) for s, t in enumerate([1.0, 2.0, None])]
-    for record in records:
-        record["config"]["target"] = 0.9
+    records = [make_record(seed=s, target=0.9, time_to_target_s=t) for s, t in enumerate([1.0, 2.0, None])]
     row = only_row(summarise(records))
     assert row["time_to_target_s"] == pytest.approx(1.5) and row["reached_target"] == 2
     text = render(summarise(records))
@@ -304,9 +247,7 @@ def test_time_to_target_shown_only_when_a_target_was_set():
 
 
 def test_regression_metric_keeps_significant_digits():
-    records = [make_record(seed=s, metric_value=v) for s, v in enumerate([53.21, 51.0])]
-    for record in records:
-        record.update(metric="rmse", metric_mode="min", task="regression")
+    records = [make_record(seed=s, metric_value=v, mode="min") for s, v in enumerate([53.21, 51.0])]
     text = render(summarise(records))
     assert "test rmse" in text and "52 ± 14" in text  # 52.105 ± 12.706 * 1.5627 / sqrt(2)
     assert format_metric(0.0123, 0.0004, "min") == "0.01230 ± 0.00040"
@@ -339,17 +280,26 @@ def test_build_report_reports_corrupt_files_and_still_renders(tmp_path):
 def test_build_report_without_records_says_where_it_looked(tmp_path):
     with pytest.raises(HarnessError, match=f"no run records under {tmp_path}"):
         build_report(tmp_path)
+    with pytest.raises(HarnessError, match="no run records"):
+        build_report(tmp_path / "empty")  # a folder that does not exist
     with pytest.raises(ConfigError):
         build_report(tmp_path, "nope")
 
 
-def test_importing_report_does_not_import_torch():
+TORCH = ("torch", "pytorch_lightning", "lightning", "lightning_fabric", "torchmetrics")
+
+
+def test_importing_the_reporting_package_records_and_store_does_not_import_torch():
     probe = (
-        "import json, sys\nimport harness.reporting.export, harness.reporting.compare, harness.store, harness.records\n"
-        "print(json.dumps([m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules]))"
+        "import importlib, json, pkgutil, sys\nimport harness.records, harness.reporting, harness.store\n"
+        "names = [m.name for m in pkgutil.walk_packages(harness.reporting.__path__, 'harness.reporting.')]\n"
+        "for name in names:\n    importlib.import_module(name)\n"
+        f"print(json.dumps([names, [m for m in {TORCH!r} if m in sys.modules]]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == []
+    names, torch_modules = json.loads(out.strip().splitlines()[-1])
+    assert {"harness.reporting.export", "harness.reporting.compare", "harness.reporting.html"} <= set(names)
+    assert torch_modules == []
 
 
 # ---------------------------------------------------------------------------
@@ -357,21 +307,13 @@ def test_importing_report_does_not_import_torch():
 # ---------------------------------------------------------------------------
 
 
-def contest_record(model, optimizer, seed, value, time_to_target=None, target=None, mode="max"):
-    """A record of ``model`` trained with ``optimizer``: the cells of one workload differ only in those."""
-    record = make_record(seed=seed, metric_value=value, model=model, time_to_target_s=time_to_target)
-    record["config"].update(optimizer=optimizer, optimizer_label=optimizer, target=target)
-    record["key"] = f"{model}-{optimizer}-{seed}"
-    if mode == "min":
-        record.update(metric="rmse", metric_mode="min", task="regression")
-    return record
-
-
 def contest(values: dict, **kwargs):
+    """Records of ``{(model, optimizer): [metric value of seed 0, 1, ...]}``: the cells of one workload differ
+    only in model and optimizer; ``kwargs`` (``target``, ``mode``) go to every record."""
     return [
-        contest_record(model, optimizer, seed, v, **kwargs)
-        for (model, optimizer), seeds in values.items()
-        for seed, v in enumerate(seeds)
+        make_record(model=model, optimizer=optimizer, seed=seed, metric_value=value, **kwargs)
+        for (model, optimizer), values_by_seed in values.items()
+        for seed, value in enumerate(values_by_seed)
     ]
 
 
@@ -416,7 +358,7 @@ def test_win_table_and_profile_for_optimizers_with_a_target():
     records = contest({("mlp", "adam"): [0.95, 0.96, 0.94], ("mlp", "sgd"): [0.85, 0.86, 0.84]}, target=0.9)
     for record in records:  # adam reaches the target in 2 s; sgd in 4 s on one seed only
         adam = record["config"]["optimizer"] == "adam"
-        record["results"]["time_to_target_s"] = 2.0 if adam else (4.0 if record["key"].endswith("-0") else None)
+        record["results"]["time_to_target_s"] = 2.0 if adam else (4.0 if record["config"]["seed"] == 0 else None)
     records += contest({("cnn", "adam"): [0.91, 0.92], ("cnn", "sgd"): [0.93, 0.90]}, target=0.9)
     for record in records[-4:]:
         record["results"]["time_to_target_s"] = 3.0 if record["config"]["optimizer"] == "adam" else 6.0
@@ -463,7 +405,7 @@ def test_report_cli_stats_and_bootstrap_without_torch(tmp_path):
         "print(json.dumps([m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert "(bootstrap)" in out and "percentile bootstrap" in out
+    assert "mlp" in out and "(bootstrap)" in out and "percentile bootstrap" in out
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 

@@ -6,11 +6,9 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
-from plugin_factory import write_plugin
 
 import harness
 from harness.api import load_registry
@@ -19,8 +17,9 @@ from harness.errors import ConfigError, LaunchError
 from harness.launch.children import death
 from harness.launch.machine import cpu_cores, default_jobs, visible_gpus
 from harness.store import Store
+from tests import FIXTURES
+from tests.plugin_factory import write_plugin
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY = {"datasets": "digits", "optimizers": "sgd", "seeds": 1, "max_epochs": 1}
 
 

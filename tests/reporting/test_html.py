@@ -5,7 +5,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,8 @@ from harness.reporting.frames import runs_frame
 from harness.reporting.plots import pareto_front
 from harness.reporting.text import format_metric
 from harness.store import Store
+from tests import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EVIL = "<script>window.__pwned = 1; console.error('pwned')</script><img src=x onerror=\"window.__pwned=2\">"
 

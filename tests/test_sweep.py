@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -23,8 +22,8 @@ from harness.cli import main
 from harness.config import expand
 from harness.errors import ConfigError
 from harness.store import Store
+from tests import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY = {"datasets": "digits", "optimizers": "sgd", "seeds": 1, "max_epochs": 1}
 STEPS_PER_EPOCH = math.ceil(1077 / 64)  # digits' training split at batch size 64
 

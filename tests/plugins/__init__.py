@@ -1,0 +1,1 @@
+"""Tests of the built-in plugins under plugins/: their datasets, models and how they train."""

@@ -1,0 +1,1 @@
+"""Tests of harness.reporting: tables, exports, statistics, comparisons and the HTML page."""
