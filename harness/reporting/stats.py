@@ -18,7 +18,7 @@ The choices, stated once so every table reads the same:
   so it underestimates the spread. Measured on normal data with no real
   difference, it called 31% of pairs significant at 2 seeds a side, 21% at 3,
   15% at 4 and 8.5% at 5, where Welch stayed at or under the nominal 5%
-  (tests/test_stats.py keeps that check). Few seeds cost power, never honesty.
+  (tests/reporting/test_stats.py keeps that check). Few seeds cost power, never honesty.
 - A rank orders cells of one workload by mean test metric, best first, as
   the metric's mode says (``max``: higher is better, ``min``: lower).
 - Time to target per cell is the median over its runs, a run that never got
