@@ -183,7 +183,7 @@ def _time_or_none(status, seconds):
 
 
 def cell_table(runs):
-    """One row per cell with what :mod:`harness.stats` needs to compare cells.
+    """One row per cell with what :mod:`harness.reporting.stats` needs to compare cells.
 
     ``workload`` groups the cells where models and optimizers compete: the
     same dataset (hence task and metric) with every other setting equal

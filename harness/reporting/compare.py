@@ -12,7 +12,7 @@ For each matched cell, the test metric (better as its ``metric_mode`` says),
 training samples/s (higher is better) and peak memory (lower is better) are
 compared. A change is a regression only when it is worse by more than the
 relative threshold and, where both sides have two or more runs, beyond the
-noise of the seeds: the test of :func:`harness.stats.difference_test`
+noise of the seeds: the test of :func:`harness.reporting.stats.difference_test`
 (Welch's by default) gives p < alpha. With one run on a side only the
 threshold applies, and the row says so. A cell with ok runs in BASE and none
 in NEW is a regression too: a crash is worse than any slowdown.

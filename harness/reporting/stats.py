@@ -1,7 +1,7 @@
 """How sure a table may be: intervals over seeds, tests between cells, ranks, optimizer profiles.
 
 Pure numpy, pandas and scipy on plain numbers, so reports and comparisons stay
-torch-free. Callers (:mod:`harness.report`, :mod:`harness.comparison`) turn
+torch-free. Callers (:mod:`harness.reporting.cells`, :mod:`harness.reporting.compare`) turn
 records into what these functions take: one list of values per cell, and the
 key of the workload each cell competes in.
 

@@ -153,7 +153,7 @@ def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str
 
     Each part appears only where it has something to say: a workload with two
     ranked cells, a problem with two optimizers, a target for the profile.
-    ``test`` is ``welch`` (default) or ``bootstrap``, see :mod:`harness.stats`.
+    ``test`` is ``welch`` (default) or ``bootstrap``, see :mod:`harness.reporting.stats`.
     """
     from harness.reporting.stats import ALPHA, WELCH
 

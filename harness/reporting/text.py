@@ -13,7 +13,7 @@ import re
 from harness.records import canonical
 from harness.reporting.values import missing
 
-#: How a table names each kind of peak-memory number (see harness.measure).
+#: How a table names each kind of peak-memory number (see harness.train.measure).
 MEMORY_KINDS = {"cpu_rss_growth": "CPU RSS growth", "cuda_max_allocated": "CUDA max allocated"}
 
 
