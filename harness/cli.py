@@ -3,8 +3,9 @@
 Exit codes: 0 success; 1 some run failed (its record says why; a run that ran
 out of memory and was retried at a smaller batch size is judged by its retry),
 or for ``compare`` a regression; 2 bad input (unknown name, bad value, bad file),
-printed as one line without a traceback unless ``--debug``. Nothing heavy is imported before a command needs it, so
-``harness --help`` starts in a fraction of a second. The options themselves are in :mod:`harness.cli_parser`.
+printed as one line without a traceback unless ``--debug``. Nothing heavy is
+imported before a command needs it, so ``harness --help`` starts in a fraction
+of a second. The options themselves are in :mod:`harness.cli_parser`.
 """
 
 from __future__ import annotations

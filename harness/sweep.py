@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.config import RunConfig
+from harness.launch.base import Launcher
 from harness.launch.factory import make_launcher
 from harness.records import is_final
 from harness.store import Claim, Store
@@ -108,7 +109,7 @@ class Sweep:
 
     # -- training ---------------------------------------------------------
 
-    def run(self, pool) -> None:
+    def run(self, pool: Launcher) -> None:
         """Train everything queued, then whatever the runs add (retries) or another sweep leaves to this one."""
         try:
             while self._queue or self._held:

@@ -6,6 +6,7 @@ Every check happens before any work starts, so a bad combination costs nothing.
 from __future__ import annotations
 
 from harness.errors import ConfigError
+from harness.launch.base import Launcher
 from harness.launch.inline import InlineLauncher
 from harness.launch.local import LocalLauncher
 
@@ -20,7 +21,7 @@ def make_launcher(
     timeout: float | None = None,
     address: str | None = None,
     runs=(),
-):
+) -> Launcher:
     """The launcher called ``name`` for ``runs``; a ConfigError before any work when they cannot go together.
 
     ``timeout`` is each run's time limit in seconds (None: no limit). Runs

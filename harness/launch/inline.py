@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 
 class InlineLauncher:
-    """Runs every cell in the calling process: simplest, and easiest to debug."""
+    """A :class:`~harness.launch.base.Launcher` that trains each run here, as it is handed over."""
 
     name = "inline"
 
