@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 
+from harness.provenance import run_provenance
+
 SCHEMA_VERSION = 1
 
 #: ``ok``; ``failed`` (it raised); ``oom`` (out of memory); ``diverged`` (the loss became non-finite);
@@ -29,9 +31,6 @@ STATUSES = ("ok", "failed", "oom", "diverged", "timeout", "crashed")
 #: Statuses that mean the cell is done; anything else is trained again on resume: the cause may be gone
 #: (memory freed, a bug fixed, a longer time limit).
 FINAL_STATUSES = ("ok", "diverged")
-
-#: The three parts of a run, each with a name, a label and parameters in its config.
-PARTS = ("model", "dataset", "optimizer")
 
 
 def new_record(config, suite: str | None) -> dict:
@@ -54,8 +53,6 @@ def lost_record(plugins, config, suite: str | None, started, status: str, reason
     The runner's shape, so tables group it with its siblings; ``where`` is
     what is known of where it ran (pid, device, threads, ...).
     """
-    from harness.provenance import run_provenance
-
     record = new_record(config, suite)
     record.update(status=status, reason=reason)
     record["provenance"] = run_provenance(plugins, config, started, **where)
@@ -109,5 +106,5 @@ def canonical(data) -> str:
 
 
 def label(config: dict, part: str) -> str | None:
-    """How tables name a run's ``part`` (model, dataset, optimizer): its label, or its name in records without one."""
+    """How tables name a run's ``part`` (a :data:`harness.specs.KINDS`): its label, or its name in older records."""
     return config.get(f"{part}_label") or config.get(part)

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from harness.errors import DuplicateNameError, UnknownNameError, did_you_mean, one_line
 from harness.manager import Plugins, load_plugins
-from harness.specs import SPEC_TYPES
-
-KINDS = ("model", "dataset", "optimizer")
+from harness.specs import KINDS, SPEC_TYPES
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,8 @@ class OptimizerSpec:
 
 
 SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "optimizer": OptimizerSpec}
+#: The kinds of spec, which are also the three parts of every run (its config names each, with a label and parameters).
+KINDS = tuple(SPEC_TYPES)
 
 
 def lazy(target: str) -> Callable[..., Any]:

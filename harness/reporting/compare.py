@@ -29,8 +29,9 @@ from functools import partial
 from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
-from harness.records import PARTS, label, run_device, without_seed
+from harness.records import canonical, label, run_device, without_seed
 from harness.reporting.stats import ALPHA, BOOTSTRAP, WELCH, Estimate, Significance, difference_test, estimate
+from harness.specs import KINDS
 
 DEFAULT_THRESHOLD = 0.05
 #: The quantity of the one change a cell gets when a side has no ok run to measure.
@@ -267,7 +268,7 @@ def _cells(records: list[dict], fields: set[str]) -> dict[tuple[str, str | None]
     for record in records:
         config = {k: v for k, v in without_seed(record.get("config")).items() if k in fields}
         device = run_device(record)
-        key = json.dumps(config, sort_keys=True, default=str)
+        key = canonical(config)
         cells.setdefault((key, device), _Cell(config, device)).records.append(record)
     return cells
 
@@ -279,7 +280,7 @@ def _cell_names(cells: list[_Cell]) -> dict[int, str]:
     entries = {}
     for cell in cells:
         c = cell.config
-        name = " | ".join(str(label(c, part) or "?") for part in PARTS)
+        name = " | ".join(str(label(c, part) or "?") for part in KINDS)
         if c.get("batch_size") is not None:
             name += f" | batch {c['batch_size']}"
         entries[id(cell)] = (name, {**c, "device": cell.device})

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from harness.records import PARTS, canonical, cell_identity, label
+from harness.records import canonical, cell_identity, label
 from harness.reporting.values import missing
+from harness.specs import KINDS
 
 #: Columns every runs frame has, even when no record carries them, so tables never hit a KeyError.
 RECORD_COLUMNS = ("key", "cell", "status", "reason", "suite", "task", "metric", "metric_mode", "synthetic", "trials")
@@ -82,7 +83,7 @@ def _flat_config(config: dict) -> dict:
                 row[f"{name}.{key}"] = inner if _is_scalar(inner) else json.dumps(inner, default=str)
         else:
             row[name] = value if _is_scalar(value) else json.dumps(value, default=str)
-    for part in PARTS:  # hand-made or old records may lack labels
+    for part in KINDS:  # hand-made or old records may lack labels
         row[f"{part}_label"] = label(row, part)
     return row
 

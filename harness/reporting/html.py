@@ -13,11 +13,12 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from harness.records import PARTS, label
+from harness.records import label
 from harness.reporting.cells import summary_frame
 from harness.reporting.frames import runs_frame
 from harness.reporting.text import is_number_text, text_columns
 from harness.reporting.values import missing
+from harness.specs import KINDS
 
 #: Scripts and network are off for the page; styles and figures are inline.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -101,7 +102,7 @@ def _descriptions_section(records) -> str:
 def _run_cells(record: dict) -> list:
     """Model, dataset and optimizer (their labels, as the tables show them), seed and status of one run."""
     config = record.get("config") or {}
-    labels = [label(config, part) for part in PARTS]
+    labels = [label(config, part) for part in KINDS]
     return [*labels, config.get("seed"), record.get("status")]
 
 
