@@ -15,8 +15,11 @@ from importlib import metadata as _metadata
 from harness.hookspecs import hookimpl
 from harness.specs import DatasetInfo, DatasetSpec, DatasetSplits, ModelSpec, OptimizerSpec, lazy
 
+#: The name the package is installed under (``pip install harness-dl``); it imports as ``harness``.
+DISTRIBUTION = "harness-dl"
+
 try:
-    __version__ = _metadata.version("harness")
+    __version__ = _metadata.version(DISTRIBUTION)
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
