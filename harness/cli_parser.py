@@ -26,15 +26,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _jobs(text: str) -> int:
-    """-j N: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of workers of at least 1, got {text!r}")
-    return value
+def _positive(what: str):
+    """An argparse type for a whole number of at least 1; ``what`` names it in the error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a {what} of at least 1, got {text!r}")
+        return value
+
+    return parse
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +93,12 @@ def _grid_arguments(parser: argparse.ArgumentParser, tuning: bool) -> None:
         "e.g. 'cosine,warmup_cosine[warmup=0.1]'",
     )
     grid.add_argument("--batch-size", help="batch size(s), e.g. 64 or 32,128")
+    grid.add_argument(
+        "--max-runs",
+        type=_positive("number of runs"),
+        metavar="N",
+        help="refuse a grid of more than N runs before anything trains (default 100000; suite key max_runs)",
+    )
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,10 +158,16 @@ def _execution_arguments(parser: argparse.ArgumentParser) -> None:
     execution.add_argument(
         "-j",
         "--jobs",
-        type=_jobs,
+        type=_positive("number of workers"),
         metavar="N",
         help="runs side by side, in N workers sharing the CPU cores (default: one per GPU when there are several, "
         "else 1; with --launcher ray: one per GPU of the cluster, else one per node)",
+    )
+    execution.add_argument(
+        "--threads",
+        type=_positive("number of threads"),
+        metavar="N",
+        help="CPU threads per worker; default: OMP_NUM_THREADS when set, else the cores divided among the workers",
     )
 
 

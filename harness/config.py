@@ -2,37 +2,54 @@
 
 Names may carry per-item overrides, ``mlp[hidden=256,dropout=0.1]``, and may be
 shell wildcards, ``sgd*``. Every override is checked against the spec's
-declared defaults so a typo fails before anything trains. Model/dataset pairs
-that cannot work together are skipped with the reason.
+declared defaults (its name and its type) and the plugin's own ``validate``
+(:mod:`harness.overrides`), and the grid's size against ``max_runs``, so a
+typo fails before anything trains. Model/dataset pairs that cannot work
+together are skipped with the reason. Raw values are read by
+:mod:`harness.suite_rules`.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import itertools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ConfigError, did_you_mean
+from harness.overrides import check_item, check_params, run_validator, schedule_problem
+from harness.records import config_key
 from harness.schedules import SCHEDULES
 from harness.specs import unavailable_reason
+from harness.suite_rules import (
+    ACCELERATORS,
+    DEFAULT_MAX_RUNS,
+    PRECISIONS,
+    STRATEGIES,
+    SUITE_RULES,
+    as_given,
+    as_tuple,
+    label,
+    parse_item,
+    parse_value,
+    split_top_level,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
-#: Lightning strategies for one run over several devices (``auto``: DDP when there are several, else none)
-STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
-PRECISIONS = ("32-true", "32", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "transformer-engine")
+#: The value rules live in :mod:`harness.suite_rules`; these names stay importable from here.
+__all__ = [
+    "ACCELERATORS", "DEFAULT_MAX_RUNS", "EXECUTION_KEYS", "PRECISIONS", "STRATEGIES", "SUITE_KEYS", "RunConfig",
+    "Suite", "TrainingSettings", "as_tuple", "expand", "grid_size", "has_validation", "label", "make_suite",
+    "optimizer_label", "parse_item", "parse_value", "read_suite_file", "resolve_suite", "split_top_level",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,8 +110,7 @@ class RunConfig(TrainingSettings):
 
     def key(self) -> str:
         """Stable content hash: the same resolved config always gets the same record."""
-        blob = json.dumps(self.as_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return config_key(self.as_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> RunConfig:
@@ -110,215 +126,24 @@ class Suite(TrainingSettings):
     models: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     optimizers: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = (0,)
+    seeds: Sequence[int] = (0,)  # a tuple, or a range for a large count (see suite_rules.EAGER_SEEDS)
     lr: tuple[float, ...] = ()
     batch_size: tuple[int, ...] = (64,)
     schedules: tuple[str, ...] = ("constant",)
-    # how the sweep treats runs that go wrong (see EXECUTION_KEYS)
+    # how the sweep executes its runs and treats those that go wrong (see EXECUTION_KEYS)
     timeout: float | None = None
     oom_retry: bool = False
+    threads: int | None = None  # CPU threads per worker; None: OMP_NUM_THREADS, else the cores shared out
+    max_runs: int = DEFAULT_MAX_RUNS  # the largest grid expand() builds (see grid_size)
 
 
 SUITE_KEYS = tuple(f.name for f in fields(Suite))
 
 #: Suite keys that say how runs are executed, not what they compute: a time limit, retrying out-of-memory runs
-#: at a smaller batch size. They are not part of a RunConfig, so they never change a record's key (nor the name of
-#: an ad-hoc sweep): a run finished without a time limit is reused by the same sweep with one.
-EXECUTION_KEYS = ("timeout", "oom_retry")
-
-
-# ---------------------------------------------------------------------------
-# Parsing values
-# ---------------------------------------------------------------------------
-
-
-def split_top_level(text: str) -> list[str]:
-    """Split on commas that are not inside brackets: 'a[x=1,y=2],b' -> ['a[x=1,y=2]', 'b']."""
-    parts, depth, current = [], 0, []
-    for char in text:
-        if char in "[(":
-            depth += 1
-        elif char in "])":
-            depth -= 1
-            if depth < 0:  # 'a],[b' must not balance out
-                raise ConfigError(f"unbalanced brackets in {text!r}")
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    if depth != 0:
-        raise ConfigError(f"unbalanced brackets in {text!r}")
-    return [p.strip() for p in parts if p.strip()]
-
-
-def parse_value(text: str) -> Any:
-    """'256' -> 256, '0.1' -> 0.1, 'true' -> True, '[64,32]' -> [64, 32], 'relu' -> 'relu'."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    try:
-        value = ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        return text.strip()
-    return list(value) if isinstance(value, tuple) else value
-
-
-def parse_item(text: str) -> tuple[str, dict]:
-    """'mlp[hidden=256,dropout=0.1]' -> ('mlp', {'hidden': 256, 'dropout': 0.1})."""
-    text = text.strip()
-    name, bracket, body = text.partition("[")
-    if not name.strip() or "]" in name or (bracket and not text.endswith("]")):
-        raise ConfigError(f"bad item {text!r}: expected NAME or NAME[key=value,...]")
-    if not bracket:
-        return text, {}
-    body = body[:-1]
-    params = {}
-    for part in split_top_level(body):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"bad override {part!r} in {text!r}: expected key=value")
-        params[key.strip()] = parse_value(value)
-    return name.strip(), params
-
-
-def label(name: str, overrides: dict) -> str:
-    """The row label a table shows: the name plus what the user changed."""
-    if not overrides:
-        return name
-    inner = ",".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(overrides.items()))
-    return f"{name}[{inner}]"
-
-
-def as_tuple(key: str, value, kind) -> tuple:
-    """A scalar, a list or a comma string -> a tuple of ``kind``."""
-    if isinstance(value, str):
-        value = [parse_value(v) for v in split_top_level(value)]
-    if not isinstance(value, (list, tuple)):
-        value = [value]
-    if any(isinstance(v, bool) for v in value):
-        raise ConfigError(f"{key}: expected {kind.__name__} values, got {value!r}")
-    try:
-        out = tuple(kind(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected {kind.__name__} values, got {value!r}") from None
-    if kind is not str and any(v <= 0 for v in out) and key != "seeds":
-        raise ConfigError(f"{key}: values must be positive, got {list(out)}")
-    return out
-
-
-def _names(key: str, value) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(split_top_level(value))
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(v.strip() for v in value)
-    raise ConfigError(f"{key}: expected a list of names, got {value!r}")
-
-
-def _positive_int(key: str, value, allow_minus_one=False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (value <= 0 and not (allow_minus_one and value == -1)):
-        also = " or -1 (no limit)" if allow_minus_one else ""
-        raise ConfigError(f"{key}: expected a positive integer{also}, got {value!r}")
-    return value
-
-
-def _choice(key: str, value, allowed) -> str:
-    value = str(value)
-    if value not in allowed:
-        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-def _non_negative(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key}: expected a non-negative integer, got {value!r}")
-    return value
-
-
-def _seeds(key: str, value) -> tuple[int, ...]:
-    """A count N means seeds 0..N-1; a list names the seeds themselves."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise ConfigError(f"seeds: expected a positive count or a list of seeds, got {value!r}")
-        return tuple(range(value))
-    return as_tuple(key, value, int)
-
-
-def _floats(key: str, value) -> tuple[float, ...]:
-    return as_tuple(key, value, float)
-
-
-def _ints(key: str, value) -> tuple[int, ...]:
-    return as_tuple(key, value, int)
-
-
-def _target(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"target: expected a number, got {value!r}")
-    return float(value)
-
-
-def _timeout(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ConfigError(f"timeout: expected a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def _suite_name(key: str, value) -> str:
-    """The name becomes a directory under results/, so it must be one path component."""
-    if not isinstance(value, str) or not value.strip() or "/" in value or value in (".", ".."):
-        raise ConfigError(f"name: expected a suite name (text without '/'), got {value!r}")
-    return value
-
-
-def _devices(key: str, value) -> str | int:
-    """'auto', or a count given as a number or as digits (the command line gives text)."""
-    number = int(value) if str(value).isdigit() else value
-    if value != "auto" and (isinstance(number, bool) or not isinstance(number, int) or number <= 0):
-        raise ConfigError(f"devices: expected a positive integer or 'auto', got {value!r}")
-    return value if value == "auto" else number
-
-
-def _flag(key: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    return value
-
-
-#: Each suite key's rule, ``(key, value) -> validated value``: a value that breaks it raises a ConfigError naming
-#: the key. A key without a rule here is taken as given.
-SUITE_RULES: dict[str, Callable[[str, Any], Any]] = {
-    "name": _suite_name,
-    "models": _names,
-    "datasets": _names,
-    "optimizers": _names,
-    "schedules": _names,
-    "seeds": _seeds,
-    "lr": _floats,
-    "batch_size": _ints,
-    "max_epochs": _positive_int,
-    "max_steps": partial(_positive_int, allow_minus_one=True),
-    "early_stopping": _positive_int,
-    "warmup_steps": _non_negative,
-    "loader_workers": _non_negative,
-    "accelerator": partial(_choice, allowed=ACCELERATORS),
-    "precision": partial(_choice, allowed=PRECISIONS),
-    "strategy": partial(_choice, allowed=STRATEGIES),
-    "devices": _devices,
-    "target": _target,
-    "timeout": _timeout,
-    "deterministic": _flag,
-    "compile": _flag,
-    "channels_last": _flag,
-    "oom_retry": _flag,
-}
-
-
-def _as_given(key: str, value) -> Any:
-    return value
+#: at a smaller batch size, CPU threads per worker, the largest grid allowed. They are not part of a RunConfig,
+#: so they never change a record's key (nor the name of an ad-hoc sweep): a run finished without a time limit is
+#: reused by the same sweep with one.
+EXECUTION_KEYS = ("timeout", "oom_retry", "threads", "max_runs")
 
 
 def make_suite(values: dict) -> Suite:
@@ -327,7 +152,7 @@ def make_suite(values: dict) -> Suite:
     if unknown:
         key = unknown[0]
         raise ConfigError(f"unknown setting {key!r}{did_you_mean(key, SUITE_KEYS)}; allowed: {', '.join(SUITE_KEYS)}")
-    out = {key: SUITE_RULES.get(key, _as_given)(key, value) for key, value in values.items() if value is not None}
+    out = {key: SUITE_RULES.get(key, as_given)(key, value) for key, value in values.items() if value is not None}
     suite = Suite(**out)
     _check_strategy(suite)
     return suite
@@ -388,19 +213,13 @@ def resolve_suite(suite_file=None, **settings) -> Suite:
 
 
 def _resolve_items(registry, kind: str, items) -> list[tuple[str, dict]]:
-    """Expand wildcards and check overrides against each spec's declared parameters."""
+    """Expand wildcards and check each match's overrides: declared, of the default's type, allowed by the plugin."""
     resolved = []
     for item in items:
         pattern, overrides = parse_item(item)
         for name in registry.select(kind, pattern):
-            spec = registry.get(kind, name).spec
-            allowed = dict(spec.defaults)
-            for key in overrides:
-                if key not in allowed:
-                    raise ConfigError(
-                        f"{kind} {name} has no parameter {key!r}{did_you_mean(key, allowed)}; "
-                        f"parameters: {', '.join(sorted(allowed)) or 'none'}"
-                    )
+            entry = registry.get(kind, name)
+            check_item(kind, name, overrides, entry.spec, entry.plugin)
             resolved.append((name, overrides))
     return resolved
 
@@ -412,13 +231,9 @@ def _resolve_schedule(item: str) -> tuple[str, dict]:
         raise ConfigError(
             f"unknown schedule {name!r}{did_you_mean(name, SCHEDULES)}; schedules: {', '.join(SCHEDULES)}"
         )
-    allowed = SCHEDULES[name].defaults
-    for key in overrides:
-        if key not in allowed:
-            raise ConfigError(
-                f"schedule {name} has no parameter {key!r}{did_you_mean(key, allowed)}; "
-                f"parameters: {', '.join(sorted(allowed)) or 'none'}"
-            )
+    defaults = SCHEDULES[name].defaults
+    check_params(f"schedule {name}", overrides, defaults)
+    run_validator(f"schedule {label(name, overrides)}", schedule_problem, {**defaults, **overrides})
     return name, overrides
 
 
@@ -438,30 +253,90 @@ def _schedule_suffix(schedule: str, overrides: dict) -> str:
     return "" if schedule == "constant" else f"/{label(schedule, overrides)}"
 
 
-def _unusable(spec, kind: str) -> str | None:
-    reason = unavailable_reason(spec)
+def _unusable(spec, kind: str, params: dict) -> str | None:
+    """Why ``spec`` cannot be used with ``params`` here: its check sees them (``download=true``, a ``path``)."""
+    reason = unavailable_reason(spec, params)
     return f"{kind} {spec.name} is unavailable: {reason}" if reason else None
+
+
+def grid_size(suite: Suite, registry) -> int:
+    """An upper bound on the runs of ``suite``'s grid, from the lengths alone: cheap for any size.
+
+    Wildcards are matched, nothing else is built; skipped pairs and duplicates still count.
+    """
+    size = 1
+    for key, kind in (("models", "model"), ("datasets", "dataset"), ("optimizers", "optimizer")):
+        size *= sum(len(registry.select(kind, parse_item(item)[0])) for item in getattr(suite, key))
+    return size * len(suite.schedules) * max(1, len(suite.lr)) * len(suite.batch_size) * len(suite.seeds)
+
+
+def _check_size(suite: Suite, registry) -> None:
+    """Refuse a grid past ``max_runs`` before a single RunConfig is built."""
+    size = grid_size(suite, registry)
+    if size > suite.max_runs:
+        raise ConfigError(
+            f"the grid has up to {size:,} runs, more than the limit of {suite.max_runs:,}: select fewer models, "
+            f"datasets, optimizers, learning rates, batch sizes or seeds, or raise the limit with --max-runs N "
+            f"(suite key max_runs)"
+        )
+
+
+def has_validation(dataset_params: dict) -> bool:
+    """Whether a dataset with these parameters holds out a validation split (``val_fraction``/``val_size`` 0: no)."""
+    return all(dataset_params.get(key, None) != 0 for key in ("val_fraction", "val_size"))
+
+
+def _check_validation(suite: Suite, registry, datasets) -> None:
+    """Early stopping and ``target`` are measured on validation: refuse them with a dataset that keeps none."""
+    uses = [key for key in ("early_stopping", "target") if getattr(suite, key) is not None]
+    for name, overrides in datasets if uses else ():
+        if not has_validation({**registry.get("dataset", name).spec.defaults, **overrides}):
+            raise ConfigError(
+                f"dataset {label(name, overrides)} keeps no validation split, but {' and '.join(uses)} "
+                f"{'is' if len(uses) == 1 else 'are'} measured on validation: drop {' and '.join(uses)} "
+                "or hold out a validation split"
+            )
+
+
+def _check_lrs(registry, optimizers, lrs) -> None:
+    """Each optimizer's own validate() sees every learning rate of the suite's ``lr`` list too."""
+    for (name, overrides), lr in itertools.product(optimizers, lrs):
+        entry = registry.get("optimizer", name)
+        params = {**entry.spec.defaults, **overrides, "lr": lr}
+        what = f"optimizer {label(name, {**overrides, 'lr': lr})}"
+        run_validator(what, getattr(entry.spec, "validate", None), params, entry.plugin)
+
+
+def _resolve(suite: Suite, registry) -> tuple[list, list, list, list]:
+    """The suite's models, datasets, optimizers and schedules, every item checked, before any run is built."""
+    for key in ("models", "datasets", "optimizers"):
+        if not getattr(suite, key):
+            raise ConfigError(f"{key}: nothing selected; name at least one (see `harness list {key}`)")
+    _check_size(suite, registry)
+    models = _resolve_items(registry, "model", suite.models)
+    datasets = _resolve_items(registry, "dataset", suite.datasets)
+    optimizers = _resolve_items(registry, "optimizer", suite.optimizers)
+    schedules = [_resolve_schedule(item) for item in suite.schedules]
+    _check_lrs(registry, optimizers, suite.lr)
+    _check_validation(suite, registry, datasets)
+    return models, datasets, optimizers, schedules
 
 
 def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str, str]]]:
     """The grid: every compatible model x dataset x optimizer x lr x batch size x seed.
 
-    Returns the runs and the skipped ``(model, dataset, reason)`` pairs.
+    Returns the runs and the skipped ``(model, dataset, reason)`` pairs. Every value is checked first, and a
+    grid larger than ``suite.max_runs`` is refused (see :func:`grid_size`), so nothing starts on a bad grid.
     """
-    for key in ("models", "datasets", "optimizers"):
-        if not getattr(suite, key):
-            raise ConfigError(f"{key}: nothing selected; name at least one (see `harness list {key}`)")
-    models = _resolve_items(registry, "model", suite.models)
-    datasets = _resolve_items(registry, "dataset", suite.datasets)
-    optimizers = _resolve_items(registry, "optimizer", suite.optimizers)
-    schedules = [_resolve_schedule(item) for item in suite.schedules]
-
+    models, datasets, optimizers, schedules = _resolve(suite, registry)
     runs, skipped, seen = [], [], set()
     lrs = suite.lr or (None,)
     for (model, m_over), (dataset, d_over) in itertools.product(models, datasets):
         model_spec = registry.get("model", model).spec
         dataset_spec = registry.get("dataset", dataset).spec
-        reason = _unusable(model_spec, "model") or _unusable(dataset_spec, "dataset")
+        model_params = {**model_spec.defaults, **m_over}
+        dataset_params = {**dataset_spec.defaults, **d_over}
+        reason = _unusable(model_spec, "model", model_params) or _unusable(dataset_spec, "dataset", dataset_params)
         reason = reason or model_spec.incompatibility(dataset_spec)
         if reason:
             skipped.append((model, dataset, reason))
@@ -476,8 +351,8 @@ def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str
                 dataset=dataset,
                 optimizer=optimizer,
                 seed=seed,
-                model_params={**model_spec.defaults, **m_over},
-                dataset_params={**dataset_spec.defaults, **d_over},
+                model_params=dict(model_params),
+                dataset_params=dict(dataset_params),
                 optimizer_params={**opt_spec.defaults, **o_over},
                 model_label=label(model, m_over),
                 dataset_label=label(dataset, d_over),

@@ -29,16 +29,34 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def split_problem(params) -> str | None:
+    """Why ``params["val_fraction"]`` and ``params["test_fraction"]`` cannot split a dataset, or None.
+
+    A dataset's ``validate`` can return it as is; :func:`fixed_split` raises it.
+    ``val_fraction=0`` is allowed: no validation split.
+    """
+    val, test = params["val_fraction"], params["test_fraction"]
+    if not (0 <= val < 1 and 0 < test < 1 and val + test < 1):
+        return (
+            f"val_fraction must be in [0, 1) (0: no validation split) and test_fraction in (0, 1), "
+            f"summing to less than 1; got {val!r} and {test!r}"
+        )
+    return None
+
+
 def fixed_split(n: int, val_fraction: float, test_fraction: float, seed: int = 0):
     """Index tensors (train, val, test) of a seeded permutation of ``range(n)``.
 
     The split depends on ``seed`` only, never on a run's seed, so every run of
-    a comparison sees the same test examples.
+    a comparison sees the same test examples. ``val_fraction=0`` holds out no
+    validation (its index tensor is empty): training uses the whole rest, as a
+    paper's protocol may; the dataset's ``load`` then returns ``val=None``.
     """
     import torch
 
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+    problem = split_problem({"val_fraction": val_fraction, "test_fraction": test_fraction})
+    if problem:
+        raise ValueError(problem)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test, n_val = round(n * test_fraction), round(n * val_fraction)
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]

@@ -7,6 +7,7 @@ built or loaded until a run asks for it. This module must not import torch.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,14 +45,41 @@ class SpecError(ValueError):
     """A plugin returned a spec that breaks the contract."""
 
 
-def unavailable_reason(spec) -> str | None:
-    """Why a model or dataset cannot be used here (its ``check()``), or None; a raising check is a reason too."""
-    if getattr(spec, "check", None) is None:
+def unavailable_reason(spec, params: Mapping | None = None) -> str | None:
+    """Why a model or dataset cannot be used here (its ``check``), or None; a raising check is a reason too.
+
+    ``params`` (the resolved parameters of one grid item) reach a check that takes keyword arguments, so
+    ``download=true`` or an explicit ``path`` can make a dataset usable; a check without parameters is called
+    as before, with none.
+    """
+    check = getattr(spec, "check", None)
+    if check is None:
         return None
     try:
-        return spec.check()
+        return check(**_accepted(check, params or {}))
     except Exception as exc:  # a broken check must not break listing
         return f"check failed: {type(exc).__name__}: {exc}"
+
+
+def _accepted(check: Callable, params: Mapping) -> dict:
+    """The part of ``params`` that ``check`` takes by keyword: all with ``**kwargs``, else the names it declares."""
+    if not params:
+        return {}
+    target = check.resolve() if callable(getattr(check, "resolve", None)) else check  # a lazy() check: its target
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature: called as before
+        return {}
+    kinds = {p.name: p.kind for p in signature.parameters.values()}
+    if inspect.Parameter.VAR_KEYWORD in kinds.values():
+        return dict(params)
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {key: value for key, value in params.items() if kinds.get(key) in named}
+
+
+def _check_validate(kind: str, name: str, validate) -> None:
+    if validate is not None and not callable(validate):
+        raise SpecError(f"{kind} {name!r}: validate must be callable or None")
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -119,6 +147,9 @@ class DatasetSplits:
     Each split is either a tuple of tensors ``(inputs, targets)`` (small data:
     the harness keeps it on the device and slices batches from it) or any
     ``torch.utils.data.Dataset`` (the harness wraps it in a DataLoader).
+    ``val`` may be None: no validation split (e.g. ``val_fraction=0``, to train
+    on the whole training set as a paper's protocol does); such a run has no
+    validation metrics, and early stopping and ``target`` are refused for it.
     """
 
     train: Any
@@ -139,9 +170,17 @@ class ModelSpec:
     ``test_loss`` in testing (metric per :data:`TASK_METRICS`, or its own
     ``metric``/``mode`` attributes); the harness still supplies the optimizer,
     so optimizer comparisons stay fair. ``defaults`` declares every parameter
-    ``build`` accepts: overrides of undeclared names are rejected as typos.
-    ``check()``, when given, says why the model cannot be used on this machine
-    (an optional package that is not installed), or returns None.
+    ``build`` accepts: overrides of undeclared names are rejected as typos,
+    and an override must have the type of its default (a whole number for an
+    int, a number for a float, a list for a list; a None default takes anything).
+    ``check(**params)``, when given, says why the model cannot be used on this
+    machine (an optional package that is not installed), or returns None. A
+    check that takes keyword arguments gets the resolved parameters of the grid
+    item (only those it names, unless it takes ``**params``); one that takes
+    none is called with none. ``validate(params)``, when given, gets the
+    resolved parameters before anything trains and returns why they are not
+    allowed ("dropout must be in [0, 1), got 1.5"), or None; it must be cheap
+    and must not raise (an exception is reported as the plugin's bug).
     """
 
     name: str
@@ -150,7 +189,8 @@ class ModelSpec:
     modalities: tuple[str, ...] = MODALITIES
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
-    check: Callable[[], str | None] | None = None
+    check: Callable[..., str | None] | None = None
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("model", self.name)
@@ -160,6 +200,7 @@ class ModelSpec:
         _check_vocab("model", self.name, "modality", self.modalities, MODALITIES)
         if not callable(self.build):
             raise SpecError(f"model {self.name!r}: build must be callable")
+        _check_validate("model", self.name, self.validate)
 
     def incompatibility(self, dataset: DatasetSpec) -> str | None:
         """Why this model cannot train on ``dataset``, or None when it can."""
@@ -176,9 +217,14 @@ class DatasetSpec:
 
     ``load(**params)`` returns :class:`DatasetSplits`. ``task`` and
     ``modality`` are declared here too so the grid can skip incompatible pairs
-    without loading any data. ``check()``, when given, says why the data cannot
-    be loaded on this machine and how to get it (files not found under the
-    data root, a package not installed), or returns None; it must be cheap.
+    without loading any data. ``check(**params)``, when given, says why the
+    data cannot be loaded on this machine and how to get it (files not found
+    under the data root, a package not installed), or returns None; it must be
+    cheap. A check that takes keyword arguments gets the resolved parameters of
+    the grid item (only those it names, unless it takes ``**params``), so that
+    ``download=true`` or an explicit ``path`` counts; one that takes none is
+    called with none. ``validate(params)`` works as for :class:`ModelSpec`.
+    Overrides must have the type of their default, as for models.
     ``synthetic`` marks generated data that measures speed, not learning.
     """
 
@@ -189,7 +235,8 @@ class DatasetSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     synthetic: bool = False
-    check: Callable[[], str | None] | None = None
+    check: Callable[..., str | None] | None = None
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)
@@ -197,6 +244,7 @@ class DatasetSpec:
         _check_vocab("dataset", self.name, "modality", [self.modality], MODALITIES)
         if not callable(self.load):
             raise SpecError(f"dataset {self.name!r}: load must be callable")
+        _check_validate("dataset", self.name, self.validate)
 
 
 @dataclass(frozen=True)
@@ -204,13 +252,18 @@ class OptimizerSpec:
     """An optimizer.
 
     ``build(params, **hparams)`` returns a ``torch.optim.Optimizer``;
-    ``defaults`` holds at least ``lr`` and is overlaid with the user's values.
+    ``defaults`` holds at least ``lr`` and is overlaid with the user's values
+    (each of its default's type; every ``lr`` a finite number above 0).
+    ``validate(hparams)``, when given, gets the resolved hyper-parameters (with
+    each learning rate of the grid) before anything trains and returns why they
+    are not allowed, or None, as for :class:`ModelSpec`.
     """
 
     name: str
     build: Callable[..., Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("optimizer", self.name)
@@ -218,6 +271,7 @@ class OptimizerSpec:
             raise SpecError(f"optimizer {self.name!r}: build must be callable")
         if "lr" not in self.defaults:
             raise SpecError(f"optimizer {self.name!r}: defaults must hold a learning rate 'lr'")
+        _check_validate("optimizer", self.name, self.validate)
 
 
 SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "optimizer": OptimizerSpec}
@@ -237,15 +291,20 @@ def lazy(target: str) -> Callable[..., Any]:
         raise SpecError(f"lazy target {target!r} must look like 'package.module:function'")
     resolved: list = []
 
-    def call(*args, **kwargs):
+    def resolve() -> Callable[..., Any]:
+        """The function itself, imported now (what a caller inspects, e.g. for the parameters of a check)."""
         if not resolved:
             import importlib
 
             resolved.append(getattr(importlib.import_module(module_name), attr))
-        return resolved[0](*args, **kwargs)
+        return resolved[0]
+
+    def call(*args, **kwargs):
+        return resolve()(*args, **kwargs)
 
     call.__name__ = attr
     call.__qualname__ = attr
     call.__doc__ = f"Lazily imported {target}."
     call.target = target
+    call.resolve = resolve
     return call

@@ -346,7 +346,7 @@ def test_duplicate_items_are_deduplicated(builtins):
                 "models": ["mlp", "mlp", "ml?"],
                 "datasets": ["digits", "d*"],
                 "optimizers": ["sgd", "s*"],
-                "seeds": [0, 0, 1],
+                "seeds": [0, 1],
                 "batch_size": [64, 64],
             }
         ),

@@ -115,3 +115,10 @@ def test_optimizer_steps_downhill(entry):
         (weight**2).sum().backward()
         optimizer.step()
     assert float((weight**2).sum()) < start
+
+
+@pytest.mark.parametrize("entry", MODELS + DATASETS + OPTIMIZERS, ids=lambda e: f"{e.kind}-{e.name}")
+def test_a_spec_accepts_its_own_defaults(entry):
+    """A spec's validate (optional) must allow its defaults, else the spec could never be used as declared."""
+    validate = getattr(entry.spec, "validate", None)
+    assert validate is None or validate(dict(entry.spec.defaults)) is None

@@ -39,6 +39,15 @@ def missing_reason() -> str | None:
     return None
 
 
+def minilm_problem(params) -> str | None:
+    """Why the fine-tuning parameters cannot be used (checked before anything trains), or None."""
+    if not 3 <= params["max_length"] <= 512:  # [CLS], at least one piece, [SEP]; the model has 512 positions
+        return f"max_length must be a whole number from 3 to 512 wordpieces, got {params['max_length']!r}"
+    if params["pooling"] not in ("mean", "cls"):
+        return f"pooling must be 'mean' or 'cls', got {params['pooling']!r}"
+    return None if 0 <= params["dropout"] < 1 else f"dropout must be in [0, 1), got {params['dropout']!r}"
+
+
 @hookimpl
 def harness_register_models():
     return [
@@ -51,5 +60,6 @@ def harness_register_models():
             description="Pretrained all-MiniLM-L6-v2 (6 layers, 384 wide, 22M parameters): words -> wordpieces, "
             "mean-pooled -> linear; fine-tune with a small lr (adam[lr=3e-5]) or freeze_encoder=true (head only)",
             check=missing_reason,
+            validate=minilm_problem,
         ),
     ]

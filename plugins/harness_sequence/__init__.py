@@ -27,6 +27,41 @@ def mnist1d_missing() -> str | None:
     return None
 
 
+def _positive(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def cnn1d_problem(params) -> str | None:
+    """Why a 1-D CNN's parameters cannot build (checked before anything trains), or None."""
+    channels = params["channels"] if isinstance(params["channels"], (list, tuple)) else [params["channels"]]
+    if not channels or not all(_positive(c) for c in channels):
+        return f"channels must be one or more positive whole numbers, got {params['channels']!r}"
+    if not _positive(params["kernel_size"]):
+        return f"kernel_size must be a positive whole number, got {params['kernel_size']!r}"
+    if params["pool"] not in (None, "none", "max", "avg"):
+        return f"pool must be one of none, max, avg; got {params['pool']!r}"
+    if params["head"] not in ("flatten", "avg", "max"):
+        return f"head must be one of flatten, avg, max; got {params['head']!r}"
+    return None if 0 <= params["dropout"] < 1 else f"dropout must be in [0, 1), got {params['dropout']!r}"
+
+
+def gru_problem(params) -> str | None:
+    """Why a GRU's parameters cannot build, or None."""
+    for key in ("hidden_size", "num_layers"):
+        if not _positive(params[key]):
+            return f"{key} must be a positive whole number, got {params[key]!r}"
+    return None if 0 <= params["dropout"] < 1 else f"dropout must be in [0, 1), got {params['dropout']!r}"
+
+
+def mnist1d_problem(params) -> str | None:
+    """Why MNIST-1D's parameters cannot be used, or None; ``val_fraction=0`` keeps no validation split."""
+    if params["num_samples"] < 10:
+        return f"num_samples must be at least 10 (one per class), got {params['num_samples']!r}"
+    if not 0 <= params["val_fraction"] < 1:
+        return f"val_fraction must be in [0, 1) (0: no validation split), got {params['val_fraction']!r}"
+    return None
+
+
 @hookimpl
 def harness_register_models():
     return [
@@ -45,6 +80,7 @@ def harness_register_models():
             },
             description="1-D CNN: three Conv1d(k=5, same padding)-BatchNorm-ReLU-MaxPool(2) blocks "
             "(32-64-64 channels), global average pooling -> linear",
+            validate=cnn1d_problem,
         ),
         ModelSpec(
             name="gru",
@@ -54,6 +90,7 @@ def harness_register_models():
             defaults={"hidden_size": 128, "num_layers": 1, "bidirectional": False, "dropout": 0.0},
             description="GRU (128 units, orthogonal recurrent init) over the length dimension, channels as features; "
             "last hidden state -> linear",
+            validate=gru_problem,
         ),
     ]
 
@@ -76,5 +113,6 @@ def harness_register_datasets():
             description="MNIST-1D (Greydanus 2020): 5,000 generated 1-D digit signals of length 40, 10 classes; "
             "the package's 4,000/1,000 train/test split, 10% of train held out for validation",
             check=mnist1d_missing,
+            validate=mnist1d_problem,
         ),
     ]

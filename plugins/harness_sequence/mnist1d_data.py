@@ -101,10 +101,10 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
     """Indices (kept, held out): ``round(fraction * n)`` samples, each class in proportion, chosen by ``seed`` alone.
 
     Classes get their share rounded down, and the samples left over go to the
-    classes with the largest remainders, so the total is exact.
+    classes with the largest remainders, so the total is exact. A fraction of 0 holds out nothing.
     """
-    if not 0 < fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {fraction}")
+    if not 0 <= fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     shares = counts * fraction
@@ -112,7 +112,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
     leftover = round(len(labels) * fraction) - quotas.sum()
     quotas[np.argsort(-(shares - quotas), kind="stable")[:leftover]] += 1
     held = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quotas, strict=True)]
-    held_out = np.sort(np.concatenate(held))
+    held_out = np.sort(np.concatenate(held)).astype(np.int64)
     kept = np.setdiff1d(np.arange(len(labels)), held_out)
     return kept, held_out
 
@@ -126,6 +126,7 @@ def load_mnist1d(
     by the generator; targets are class ids. The hold-out depends on
     ``split_seed`` only, never on the run's seed. ``shuffle_seq`` permutes the
     positions of every signal the same way (the paper's test of spatial priors).
+    ``val_fraction=0`` keeps no validation split (``val`` is None).
     """
     reason = mnist1d_missing()
     if reason:
@@ -138,7 +139,7 @@ def load_mnist1d(
         return torch.from_numpy(np.ascontiguousarray(x[:, None, :])), torch.from_numpy(np.ascontiguousarray(y))
 
     train = split(arrays["x"][kept], arrays["y"][kept])
-    val = split(arrays["x"][held_out], arrays["y"][held_out])
+    val = split(arrays["x"][held_out], arrays["y"][held_out]) if len(held_out) else None  # val_fraction=0
     test = split(arrays["x_test"], arrays["y_test"])
     info = DatasetInfo(
         task="classification",

@@ -1,6 +1,7 @@
 """Tabular datasets: scikit-learn's bundled diabetes regression set (real, offline)."""
 
 from harness import hookimpl
+from harness.data import split_problem
 from harness.specs import DatasetSpec, lazy
 
 
@@ -14,5 +15,6 @@ def harness_register_datasets():
             modality="tabular",
             defaults={"val_fraction": 0.15, "test_fraction": 0.2, "split_seed": 0},
             description="scikit-learn's diabetes: 442 patients, 10 features -> disease progression after one year",
+            validate=split_problem,
         ),
     ]

@@ -37,4 +37,4 @@ def load_diabetes(val_fraction=0.15, test_fraction=0.2, split_seed=0) -> Dataset
             "feature_names": list(bunch.feature_names),
         },
     )
-    return DatasetSplits(split(train), split(val), split(test), info)
+    return DatasetSplits(split(train), split(val) if len(val) else None, split(test), info)  # val_fraction=0: None

@@ -99,4 +99,5 @@ def load_rotten_tomatoes(
         vocab_size=len(vocab),
         extra={"vocab": vocab.itos, "labels": list(LABELS)},
     )
-    return DatasetSplits(split(train_idx), split(val_idx), split(test_idx), info)
+    val = split(val_idx) if len(val_idx) else None  # val_fraction=0: no validation split
+    return DatasetSplits(split(train_idx), val, split(test_idx), info)

@@ -30,6 +30,7 @@ def build_splits(
 
     The padded lengths are the longest source and framed target over all
     splits: a shape, not a statistic, so nothing is learned from held-out text.
+    An empty validation index (``val_fraction=0``) gives ``val=None``.
     """
     sources = [tokenize(source) for source, _ in pairs]
     targets = [tokenize(target) for _, target in pairs]
@@ -61,4 +62,6 @@ def build_splits(
             **(extra or {}),
         },
     )
-    return DatasetSplits(*(encode(index) for index in indices), info)
+    train_index, val_index, test_index = indices
+    val = encode(val_index) if len(val_index) else None
+    return DatasetSplits(encode(train_index), val, encode(test_index), info)

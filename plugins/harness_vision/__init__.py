@@ -8,9 +8,11 @@ the files were looked for and how to get them.
 """
 
 from harness import hookimpl
+from harness.data import split_problem
 from harness.specs import DatasetSpec, ModelSpec, lazy
 
 #: Parameters of the file-backed datasets: validation is a fixed hold-out of the official training set.
+#: ``val_size=0`` trains on the whole official training set, without validation.
 _FILE_DEFAULTS = {"download": False, "limit": None, "val_size": 5000, "split_seed": 0}
 
 
@@ -32,6 +34,47 @@ def _cifar10_missing(**params):
     return cifar10_missing(**params)
 
 
+def _counts(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _positive(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def cnn_problem(params) -> str | None:
+    """Why a CNN's parameters cannot build (checked before anything trains), or None."""
+    channels = _counts(params["channels"])
+    if not channels or not all(_positive(c) for c in channels):
+        return f"channels must be one or more positive whole numbers, got {params['channels']!r}"
+    if not _positive(params["hidden"]):
+        return f"hidden must be a positive whole number, got {params['hidden']!r}"
+    if not 0 <= params["dropout"] < 1:
+        return f"dropout must be in [0, 1), got {params['dropout']!r}"
+    return None
+
+
+def resnet_problem(params) -> str | None:
+    """Why a ResNet's parameters cannot build, or None."""
+    depth = params["depth"]
+    if depth < 8 or (depth - 2) % 6:
+        return f"depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}"
+    if not _positive(params["width"]):
+        return f"width must be a positive whole number, got {params['width']!r}"
+    if params["shortcut"] not in ("pad", "conv"):
+        return f"shortcut must be 'pad' (option A) or 'conv' (option B), got {params['shortcut']!r}"
+    return None
+
+
+def files_problem(params) -> str | None:
+    """Why a file-backed dataset's parameters cannot be used, or None; ``val_size=0`` keeps no validation split."""
+    if params["val_size"] < 0:
+        return f"val_size must be 0 (no validation split) or a positive number of images, got {params['val_size']!r}"
+    if params["limit"] is not None and not _positive(params["limit"]):
+        return f"limit must be a positive whole number or none, got {params['limit']!r}"
+    return None
+
+
 @hookimpl
 def harness_register_models():
     return [
@@ -42,6 +85,7 @@ def harness_register_models():
             modalities=("image",),
             defaults={"channels": [32, 64], "hidden": 128, "dropout": 0.25},
             description="Classic CNN: [3x3 conv, ReLU, 2x2 max-pool] x (32, 64) -> dense 128 -> dropout -> classes",
+            validate=cnn_problem,
         ),
         ModelSpec(
             name="resnet",
@@ -51,6 +95,7 @@ def harness_register_models():
             defaults={"depth": 20, "width": 16, "shortcut": "pad"},
             description="CIFAR-style ResNet-20 (He et al., 2016): 3 stages of basic blocks, 16/32/64 channels, "
             "batch norm, global average pooling; depth 6n+2",
+            validate=resnet_problem,
         ),
     ]
 
@@ -65,6 +110,7 @@ def harness_register_datasets():
             modality="image",
             defaults={"val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0},
             description="scikit-learn's bundled handwritten digits: 1,797 8x8 grey images, 10 classes",
+            validate=split_problem,
         ),
         DatasetSpec(
             name="mnist",
@@ -75,6 +121,7 @@ def harness_register_datasets():
             description="MNIST handwritten digits from the IDX files: 28x28 grey, 10 classes, "
             "55,000 train / 5,000 validation (held out) / 10,000 official test",
             check=_mnist_missing,
+            validate=files_problem,
         ),
         DatasetSpec(
             name="fashion-mnist",
@@ -85,6 +132,7 @@ def harness_register_datasets():
             description="Zalando's Fashion-MNIST from the IDX files: 28x28 grey clothing, 10 classes, "
             "55,000 train / 5,000 validation (held out) / 10,000 official test",
             check=_fashion_mnist_missing,
+            validate=files_problem,
         ),
         DatasetSpec(
             name="cifar10",
@@ -95,5 +143,6 @@ def harness_register_datasets():
             description="CIFAR-10 python batches: 32x32 colour, 10 classes, "
             "45,000 train / 5,000 validation (held out) / 10,000 official test",
             check=_cifar10_missing,
+            validate=files_problem,
         ),
     ]

@@ -50,7 +50,7 @@ def load_cifar10(download=False, limit=None, val_size=5000, split_seed=0) -> Dat
             raise FileNotFoundError(missing)
         folder = files.download_cifar10()
     train_x, train_y, test_x, test_y = cifar.read_folder(folder, files.CIFAR10_TRAIN, files.CIFAR10_TEST)
-    return _splits(train_x, train_y, test_x, test_y, cifar.CLASSES, limit, val_size, split_seed, "cifar10")
+    return holdout_splits(train_x, train_y, test_x, test_y, cifar.CLASSES, limit, val_size, split_seed, "cifar10")
 
 
 def _load_idx(source, classes, download, limit, val_size, split_seed) -> DatasetSplits:
@@ -64,17 +64,17 @@ def _load_idx(source, classes, download, limit, val_size, split_seed) -> Dataset
     if train_x.shape[1:] != test_x.shape[1:]:
         raise ValueError(f"{source.name}: training images are {train_x.shape[1:]} but test images {test_x.shape[1:]}")
     train_x, test_x = train_x[:, None], test_x[:, None]  # one channel
-    return _splits(train_x, train_y, test_x, test_y, classes, limit, val_size, split_seed, source.name)
+    return holdout_splits(train_x, train_y, test_x, test_y, classes, limit, val_size, split_seed, source.name)
 
 
-def _splits(train_x, train_y, test_x, test_y, classes, limit, val_size, split_seed, name) -> DatasetSplits:
+def holdout_splits(train_x, train_y, test_x, test_y, classes, limit, val_size, split_seed, name) -> DatasetSplits:
     """Hold out ``val_size`` training images (seeded), cap training at ``limit``, standardise, wrap as tensors.
 
-    Images arrive as uint8 ``[N, C, H, W]``.
+    Images arrive as uint8 ``[N, C, H, W]``. ``val_size=0`` holds out nothing: no validation split (None).
     """
     n = len(train_x)
-    if not isinstance(val_size, int) or not 0 < val_size < n:
-        raise ValueError(f"{name}: val_size must be an integer between 1 and {n - 1} (the training set has {n})")
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < n:
+        raise ValueError(f"{name}: val_size must be an integer between 0 and {n - 1} (the training set has {n})")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"{name}: limit must be a positive integer or none, got {limit!r}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed))).numpy()
@@ -97,7 +97,8 @@ def _splits(train_x, train_y, test_x, test_y, classes, limit, val_size, split_se
         num_classes=len(classes),
         extra={"classes": list(classes), "mean": mean, "std": std},
     )
-    train, val = split(train_x, train_y, train_idx), split(train_x, train_y, val_idx)
+    train = split(train_x, train_y, train_idx)
+    val = split(train_x, train_y, val_idx) if val_size else None
     return DatasetSplits(train, val, split(test_x, test_y), info)
 
 

@@ -179,7 +179,7 @@ def test_test_split_is_the_packages_and_validation_depends_on_split_seed_only(mn
     other = load_mnist1d(split_seed=1, val_fraction=0.2)
     assert len(other.val[1]) == 800 and not torch.equal(other.val[0][:400], mnist1d.val[0])
     with pytest.raises(ValueError, match="val_fraction"):
-        load_mnist1d(val_fraction=0.0)
+        load_mnist1d(val_fraction=1.0)
 
 
 def test_shuffle_seq_permutes_positions_the_same_way_for_every_signal():
