@@ -18,6 +18,9 @@ import time
 #: ``bar`` or ``lines`` forces the choice that otherwise follows whether stderr is a terminal.
 PROGRESS_ENV = "HARNESS_PROGRESS"
 
+#: From this many runs on, expanding the grid takes seconds: its size is said first, so a long silence is explained.
+LARGE_GRID = 10_000
+
 
 def make_progress(stream=None):
     """The progress display for ``stream`` (default stderr): a bar on a terminal, lines elsewhere."""
@@ -83,10 +86,30 @@ class LineProgress:
             self.note(f"waiting for another sweep to finish {data['count']} run(s) ...")
         elif kind == "reused":
             self.note(f"{run_name(data['config'])}: finished by another sweep,{outcome(data['record'])}")
+        else:
+            self._storage(kind, data)
+
+    def _storage(self, kind, data) -> None:
+        """The grid's size, and one line for each file trouble a sweep reports (see :class:`harness.sweep.Sweep`)."""
+        if kind == "grid":
+            if data["size"] >= LARGE_GRID:  # a small grid expands at once, and its plan line follows
+                self.note(f"grid: {data['size']:,} runs; expanding ...")
+        elif kind == "broken":
+            self.note(f"warning: {data['path']}: {data['problem']}; training it again")
+        elif kind == "blocked":
+            self.note(f"error: {run_name(data['config'])}: not trained: {data['reason']}")
+        elif kind == "unclaimed":
+            self.note(
+                f"warning: cannot make claims in {data['path']} ({data['error']}); training without them"
+                " (another sweep into this folder could train the same runs)"
+            )
+        elif kind == "unsaved":
+            kept = "printed to stderr" if data["kept"] == "stderr" else f"kept in {data['kept']}"
+            self.note(f"error: could not write {data['path']} ({data['error']}); its record is {kept}")
 
     def note(self, text: str) -> None:
         """A line of its own, even while a run's line is open (which is begun again when the run ends)."""
-        if self._open is not None:
+        if self._open:  # end the begun line once; later notes follow on lines of their own
             self._write("")
             self._open = ""
         self._write(text)
@@ -96,6 +119,7 @@ class LineProgress:
 
     def _plan(self, data) -> None:
         reused = f", {data['reused']} already done" if data["reused"] else ""
+        reused += f", {data['blocked']} blocked" if data.get("blocked") else ""
         workers = data.get("workers", 1)
         self.side_by_side = workers > 1
         side = f", {workers} at a time" if self.side_by_side else ""
@@ -151,6 +175,8 @@ class BarProgress(LineProgress):
                 self.first_finish = self.last_finish
         elif kind == "reused":
             self.skipped += 1
+        elif kind == "blocked":
+            self.failed += 1
         elif kind == "retry":
             self.bar.update(self.task, total=self.bar.tasks[0].total + 1)
         self._redraw(waiting=kind == "wait")

@@ -12,12 +12,17 @@ description of the model, dataset and optimizer). A run retried at a smaller
 batch size after running out of memory has ``retry_of`` (the key of the run
 that did), and that run's record has ``retried_as`` (``key`` and
 ``batch_size``). A tuned run has ``tuning`` (trials, grid, choice).
+``results["timing"]`` says whether the run's timing can be trusted (see
+:mod:`harness.train.noise`); ``provenance`` names the CPU ``threads`` it
+trained with and ``threads_from`` (why that many), and ``dropped_plugins``
+when a plugin's ``harness_run_callbacks`` was left out of it.
 
 Nothing here imports torch: a report or a resume works on a machine without it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from harness.provenance import run_provenance
@@ -70,15 +75,220 @@ def settled(record: dict) -> bool:
 
 
 def problem(record) -> str | None:
-    """Why a parsed JSON value is not a run record, or None when it is one."""
+    """Why a parsed JSON value is not a run record, or None when it is one.
+
+    Checks shape and types only (a report must never trip over a metric
+    ``"abc"``); whether the key belongs to the config and the file is the
+    store's to check.
+    """
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
-    for name, kind in (("key", str), ("status", str), ("config", dict)):
-        if not isinstance(record.get(name), kind):
-            return f"no {name!r} {kind.__name__}"
-    if not isinstance(record.get("results", {}), dict):
+    schema = record.get("schema")
+    if schema not in KNOWN_SCHEMAS or isinstance(schema, bool):
+        return f"schema version {schema!r} is not one this harness reads ({', '.join(map(str, KNOWN_SCHEMAS))})"
+    if not isinstance(record.get("key"), str) or not record["key"]:
+        return "no 'key' string"
+    if record.get("status") not in STATUSES:
+        return f"status {record.get('status')!r} is not one of {', '.join(STATUSES)}"
+    return _fields_problem(record, TOP_FIELDS, "") or _config_problem(record.get("config")) or _results_problem(record)
+
+
+def _config_problem(config) -> str | None:
+    if not isinstance(config, dict):
+        return "no 'config' object"
+    for name in REQUIRED_CONFIG:
+        if name not in config:
+            return f"config has no {name!r}"
+    return _fields_problem(config, CONFIG_FIELDS, "config.")
+
+
+def _results_problem(record: dict) -> str | None:
+    if "results" not in record:
+        return "an ok record without 'results'" if record["status"] == "ok" else None
+    results = record["results"]
+    if not isinstance(results, dict):
         return "'results' is not an object"
+    if record["status"] == "ok" and "test_metric" not in results:
+        return "an ok record without results.test_metric"
+    found = _fields_problem(results, RESULT_FIELDS, "results.")
+    if found is None and "test_metrics" in results:
+        found = _fields_problem(results["test_metrics"], {}, "results.test_metrics.", rest=_number)
+    for point in results.get("val_curve", ()) if found is None else ():
+        found = found or _fields_problem(point, {}, "results.val_curve[].", rest=_number)
+    for loss in results.get("train_losses", ()) if found is None else ():
+        found = found or (None if _number(loss) else f"results.train_losses holds {_shown(loss)}, not a number")
+    return found
+
+
+def _fields_problem(data, kinds: dict, prefix: str = "", rest=None) -> str | None:
+    """The first field of ``data`` whose value ``kinds`` (name -> check) refuses; ``rest`` checks the others."""
+    if not isinstance(data, dict):
+        return f"{prefix.rstrip('.')} is not an object"
+    for name, value in data.items():
+        check = kinds.get(name, rest)
+        if check is not None and not check(value):
+            return f"{prefix}{name} is {_shown(value)}, not {check.__doc__}"
     return None
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _number(value) -> bool:
+    """a number or null"""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _integer(value) -> bool:
+    """an integer"""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_integer(value) -> bool:
+    """an integer or null"""
+    return value is None or _integer(value)
+
+
+def _text(value) -> bool:
+    """a string"""
+    return isinstance(value, str)
+
+
+def _optional_text(value) -> bool:
+    """a string or null"""
+    return value is None or isinstance(value, str)
+
+
+def _optional_flag(value) -> bool:
+    """true, false or null"""
+    return value is None or isinstance(value, bool)
+
+
+def _object(value) -> bool:
+    """an object"""
+    return isinstance(value, dict)
+
+
+def _list(value) -> bool:
+    """a list"""
+    return isinstance(value, list)
+
+
+def _numbers(value) -> bool:
+    """an object of numbers"""
+    return isinstance(value, dict) and all(_number(v) for v in value.values())
+
+
+def _devices(value) -> bool:
+    """a count or a string"""
+    return isinstance(value, str) or _integer(value)
+
+
+def _mode(value) -> bool:
+    """'max', 'min' or null"""
+    return value in ("max", "min", None)
+
+
+def _retried_as(value) -> bool:
+    """an object with a 'key' string and a 'batch_size' integer"""
+    return isinstance(value, dict) and _text(value.get("key")) and _integer(value.get("batch_size"))
+
+
+def _provenance(value) -> bool:
+    """an object whose 'device' is a string or null"""
+    return isinstance(value, dict) and _optional_text(value.get("device"))
+
+
+#: Schema versions this code reads; a record of any other is refused (its fields may mean something else).
+KNOWN_SCHEMAS = (SCHEMA_VERSION,)
+
+#: Top-level fields and how each is checked when present (``schema``, ``key``, ``status`` are checked first).
+TOP_FIELDS = {
+    "reason": _optional_text,
+    "traceback": _optional_text,
+    "suite": _optional_text,
+    "task": _optional_text,
+    "metric": _optional_text,
+    "metric_mode": _mode,
+    "synthetic": _optional_flag,
+    "provenance": _provenance,
+    "descriptions": _object,
+    "retry_of": _text,
+    "retried_as": _retried_as,
+    "tuning": _object,
+}
+
+#: Config fields every record has; the rest of a config is vouched for by its key (see :mod:`harness.store`).
+REQUIRED_CONFIG = ("model", "dataset", "optimizer", "seed")
+
+#: The config fields tables read, and what each must hold.
+CONFIG_FIELDS = {
+    **dict.fromkeys(("model", "dataset", "optimizer"), _text),
+    "seed": _integer,
+    **dict.fromkeys(("model_label", "dataset_label", "optimizer_label", "schedule", "precision"), _text),
+    **dict.fromkeys(("max_epochs", "max_steps", "batch_size", "warmup_steps"), _integer),
+    **dict.fromkeys(("model_params", "dataset_params", "optimizer_params", "schedule_params"), _object),
+    "early_stopping": _optional_integer,
+    "target": _number,
+    "devices": _devices,
+    "deterministic": _optional_flag,
+}
+
+#: Measurements and what each must hold; others (added by later versions) are left as they are.
+RESULT_FIELDS = {
+    **dict.fromkeys(
+        (
+            "test_metric",
+            "test_loss",
+            "best_val_metric",
+            "best_val_epoch",
+            "epochs",
+            "steps",
+            "train_time_s",
+            "wall_time_s",
+            "samples_per_s",
+            "tokens_per_s",
+            "measured_steps",
+            "warmup_steps",
+            "step_time_median_ms",
+            "step_time_p90_ms",
+            "peak_memory_mb",
+            "cuda_max_reserved_mb",
+            "params",
+            "trainable_params",
+            "time_to_target_s",
+            "epoch_to_target",
+            "test_time_s",
+            "eval_time_s",
+            "compile_time_s",
+            "world_size",
+            "flops_per_sample",
+            "achieved_flops_per_s",
+            "mfu",
+        ),
+        _number,
+    ),  # fmt: skip
+    "memory_kind": _optional_text,
+    "engine": _optional_text,
+    "test_metrics": _object,
+    "val_curve": _list,
+    "train_losses": _list,
+}
+
+
+def config_key(config: dict) -> str:
+    """A run's key: the content hash of its config as the record holds it (:meth:`harness.config.RunConfig.key`).
+
+    Recomputed from a record read back, it proves the record belongs to its
+    cell: a copied or edited record no longer matches.
+    """
+    try:
+        blob = json.dumps(config, sort_keys=True, default=str)
+    except (TypeError, ValueError):  # keys of mixed types cannot be sorted: no run config has them
+        return ""
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def without_seed(config: dict | None) -> dict:

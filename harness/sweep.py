@@ -14,7 +14,13 @@ results directory the same way:
   size, down to 1. The retry is another config (another key, its own record with
   ``retry_of``); the record of the run that ran out of memory stays ``oom`` and
   names the retry (``retried_as``). On resume, such a cell is not tried again at
-  the size that failed: the sweep goes on down its retries.
+  the size that failed: the sweep goes on down its retries;
+* a cell whose file is not a valid record (copied, edited, hollow, not JSON) is
+  said so and trained again; one whose file exists but cannot be read is not
+  trained at all, so that nobody's record is replaced unseen (``blocked``); a
+  record that cannot be written is tried again, then kept beside the results
+  (:meth:`harness.store.Store.keep`, ``unsaved``). Either makes the sweep a
+  failure for its caller (:attr:`SweepResult.storage_ok`), never a traceback.
 
 Nothing here imports torch.
 """
@@ -22,24 +28,30 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.config import RunConfig
+from harness.errors import one_line
 from harness.launch.base import Launcher
 from harness.launch.factory import make_launcher
 from harness.records import is_final
-from harness.store import Claim, Store
+from harness.store import Claim, Store, UnreadableRecord, os_reason
 
 #: Where a sweep's records go when no output is given: ``results/<suite name>``.
 DEFAULT_RESULTS = Path("results")
 
 #: How often a sweep looks again at cells another sweep is training, once it has nothing else to do.
 WAIT_POLL_S = 0.5
+
+#: How often a record that could not be written is tried again, and the pause before each retry (seconds),
+#: before it is kept elsewhere (:meth:`harness.store.Store.keep`).
+WRITE_ATTEMPTS = 3
+WRITE_RETRY_S = 0.2
 
 
 def halved(config):
@@ -48,12 +60,16 @@ def halved(config):
 
 
 class Sweep:
-    """Trains runs into a store through a launcher; ``records`` and ``reused`` say what it did.
+    """Trains runs into a store through a launcher; ``records``, ``reused``, ``blocked``, ``unsaved`` say what it did.
 
     ``emit(kind, **data)`` is told: ``plan``, then per run ``start`` and ``done``;
     ``retry`` when a run is added at a smaller batch size; ``held`` when another
     sweep holds a cell, ``wait`` when only such cells are left, and ``reused``
-    when a cell turns out to be finished by another sweep.
+    when a cell turns out to be finished by another sweep. Storage trouble:
+    ``broken`` (a cell's file is not a valid record: trained again), ``blocked``
+    (its file exists but cannot be read: not trained, so nothing is replaced),
+    ``unclaimed`` (once: no claim can be made, cells are trained without) and
+    ``unsaved`` (a record that could not be written, and where it was kept instead).
     """
 
     def __init__(
@@ -73,11 +89,15 @@ class Sweep:
         self.records: list[dict] = []
         self.reused = 0
         self.total = 0
+        self.blocked: list[str] = []  # the files of cells not trained because they exist but cannot be read
+        self.unsaved: list[str] = []  # where each record that could not be written under runs/ was kept
         self._queue: deque = deque()  # runs to hand to the launcher
         self._held: list = []  # runs another sweep was training when their turn came
         self._retry_of: dict[str, str] = {}  # key of a retry -> key of the run that ran out of memory
         self._claims: dict[str, Claim] = {}
         self._numbers: dict[str, int] = {}  # key -> the run's place in the sweep, given when it starts
+        self._broken: set[Path] = set()  # files already reported as not valid records
+        self._unclaimed = False  # whether the sweep has said that it cannot make claims
 
     # -- planning ---------------------------------------------------------
 
@@ -93,7 +113,11 @@ class Sweep:
         key = config.key()
         if retry_of is not None:
             self._retry_of[key] = retry_of
-        existing = None if self.rerun else self.store.read(key)
+        try:
+            existing = self._existing(config)
+        except UnreadableRecord as exc:
+            self._block(config, exc.path, str(exc))
+            return
         if is_final(existing):
             self._reuse(existing)
         elif self.oom_retry and existing is not None and existing.get("retried_as") and (smaller := halved(config)):
@@ -106,6 +130,20 @@ class Sweep:
     def _reuse(self, record: dict) -> None:
         self.records.append(record)
         self.reused += 1
+
+    def _existing(self, config) -> dict | None:
+        """The cell's valid record (None under ``rerun``); a broken file is reported. Raises UnreadableRecord."""
+        record, problem = self.store.inspect(config.key())  # read even under rerun: an unreadable file is kept
+        path = self.store.path_for(config.key())
+        if problem is not None and path not in self._broken:
+            self._broken.add(path)
+            self.emit("broken", config=config, path=path, problem=problem)
+        return None if self.rerun else record
+
+    def _block(self, config, path: Path, reason: str) -> None:
+        """Leave a cell untrained because its file cannot be read; the caller exits non-zero."""
+        self.blocked.append(str(path))
+        self.emit("blocked", config=config, path=path, reason=reason)
 
     # -- training ---------------------------------------------------------
 
@@ -129,12 +167,17 @@ class Sweep:
         while self._queue:
             config = self._queue.popleft()
             key = config.key()
-            claim = self.store.claim(key)
+            claim = self._claim(config)
             if claim is None:
                 self._held.append(config)
                 self.emit("held", config=config, holder=self.store.holder(key))
                 continue
-            existing = None if self.rerun else self.store.read(key)
+            try:
+                existing = self._existing(config)
+            except UnreadableRecord as exc:
+                claim.release()
+                self._block(config, exc.path, str(exc))
+                continue
             if is_final(existing):  # another sweep finished it meanwhile
                 claim.release()
                 self._reuse(existing)
@@ -143,6 +186,20 @@ class Sweep:
             self._claims[key] = claim
             return config
         return None
+
+    def _claim(self, config) -> Claim | None:
+        """The claim on a cell, or None while another sweep holds it.
+
+        When no claim can be made (runs/ cannot be written), an empty one: the
+        cell is trained anyway and its record kept elsewhere, never lost.
+        """
+        try:
+            return self.store.claim(config.key())
+        except OSError as exc:
+            if not self._unclaimed:
+                self._unclaimed = True
+                self.emit("unclaimed", config=config, path=self.store.runs, error=os_reason(exc))
+            return Claim(self.store.runs / f".{config.key()}.lock", None)
 
     def _on_start(self, config) -> None:
         key = config.key()
@@ -158,17 +215,36 @@ class Sweep:
         if smaller is not None:
             record["retried_as"] = {"key": smaller.key(), "batch_size": smaller.batch_size}
             record["reason"] = f"{record['reason']}; retried at batch size {smaller.batch_size}"
-        path = self.store.write(record)
+        path = self._write(config, record)
         claim = self._claims.pop(key, None)
         if claim is not None:
             claim.release()
         self.records.append(record)
         self.emit("done", index=self._numbers.get(key, 0), total=self.total, config=config, record=record, path=path)
-        self.on_record(record, path)
+        if path is not None:
+            self.on_record(record, path)
         if smaller is not None:
             self.total += 1
             self.emit("retry", config=smaller, batch_size=smaller.batch_size, of=config)
             self._settle(smaller, retry_of=key)
+
+    def _write(self, config, record: dict) -> Path | None:
+        """Write the record, trying again briefly; one that cannot be is kept elsewhere (``unsaved``), never lost.
+
+        The file it went to, or None when it could only be printed to stderr.
+        """
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return self.store.write(record)
+            except OSError as exc:
+                error = exc
+                if attempt + 1 < WRITE_ATTEMPTS:
+                    time.sleep(WRITE_RETRY_S)
+        kept = self.store.keep(record)
+        self.unsaved.append(kept)
+        target = self.store.path_for(record["key"])
+        self.emit("unsaved", config=config, path=target, kept=kept, error=os_reason(error))
+        return None if kept == "stderr" else Path(kept)
 
     def _collect_held(self) -> None:
         """Wait until another sweep lets go of the cells it held; reuse what it finished, queue what it did not."""
@@ -176,21 +252,30 @@ class Sweep:
         while True:
             still = []
             for config in self._held:
-                claim = self.store.claim(config.key())
-                if claim is None:
+                if self._take_back(config):
                     still.append(config)
-                    continue
-                claim.release()  # taken again when a worker starts it
-                existing = self.store.read(config.key())
-                if is_final(existing):
-                    self._reuse(existing)
-                    self.emit("reused", config=config, record=existing)
-                else:
-                    self._queue.append(config)
             self._held = still
             if self._queue or not self._held:
                 return
             time.sleep(WAIT_POLL_S)
+
+    def _take_back(self, config) -> bool:
+        """Whether another sweep still holds ``config``; if not, reuse what it finished or queue the cell."""
+        claim = self._claim(config)
+        if claim is None:
+            return True
+        claim.release()  # taken again when a worker starts it
+        try:
+            existing = self._existing(config)
+        except UnreadableRecord as exc:
+            self._block(config, exc.path, str(exc))
+            return False
+        if is_final(existing):
+            self._reuse(existing)
+            self.emit("reused", config=config, record=existing)
+        else:
+            self._queue.append(config)
+        return False
 
 
 class _Claiming:
@@ -212,22 +297,39 @@ class _Claiming:
 
 
 def notify_record_written(registry, record: dict, path: Path) -> None:
-    """Tell plugins a record was written; an observer that fails is warned about, never stops the sweep."""
+    """Tell plugins a record was written; an observer that fails gets one line on stderr, never stops the sweep."""
     for impl in registry.plugins.pm.hook.harness_record_written.get_hookimpls():
         try:
             impl.function(record=record, path=str(path))
         except Exception as exc:  # an observer must never stop the sweep
-            warnings.warn(f"plugin {impl.plugin_name}: harness_record_written failed: {exc}", stacklevel=2)
+            print(
+                f"warning: plugin {impl.plugin_name}: harness_record_written failed: {one_line(exc)}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 @dataclass
 class SweepResult:
-    """What a sweep did: its records (this grid's cells only), skipped pairs and output folder."""
+    """What a sweep did: its records (this grid's cells only), skipped pairs and output folder.
+
+    ``blocked`` names the files of cells left untrained because their file
+    exists but cannot be read, ``unsaved`` where
+    each record went that could not be written under ``runs/`` (a file, or
+    'stderr'); either means the sweep did not fully succeed (``storage_ok``).
+    """
 
     output: Path
     records: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     reused: int = 0
+    blocked: list[str] = field(default_factory=list)
+    unsaved: list[str] = field(default_factory=list)
+
+    @property
+    def storage_ok(self) -> bool:
+        """Whether every cell could be read and every record written where it belongs."""
+        return not self.blocked and not self.unsaved
 
     def frame(self):
         from harness.reporting.frames import runs_frame
@@ -255,14 +357,17 @@ def run_configs(
     timeout: float | None = None,
     oom_retry: bool = False,
     address: str | None = None,
+    threads: int | None = None,
 ) -> SweepResult:
     """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
 
     What :func:`harness.run` does after expanding its grid; ``harness tune`` calls it
-    with the configs its search chose. ``timeout`` and ``oom_retry`` as in :func:`harness.run`.
+    with the configs its search chose. ``timeout``, ``oom_retry`` and ``threads`` as in :func:`harness.run`.
     """
     emit = on_event or (lambda kind, **data: None)
-    pool = make_launcher(launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs)
+    pool = make_launcher(
+        launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs, threads=threads
+    )
     store = Store(output)
     sweep = Sweep(
         store,
@@ -274,7 +379,7 @@ def run_configs(
     todo = sweep.plan(runs)
     emit(
         "plan", total=sweep.total, todo=todo, reused=sweep.reused, output=store.root, workers=pool.size(todo),
-        in_process=pool.name == "inline",
+        in_process=pool.name == "inline", blocked=len(sweep.blocked),
     )  # fmt: skip
     sweep.run(pool)
-    return SweepResult(store.root, sweep.records, reused=sweep.reused)
+    return SweepResult(store.root, sweep.records, reused=sweep.reused, blocked=sweep.blocked, unsaved=sweep.unsaved)

@@ -23,8 +23,7 @@ mean peak memory 13.0 MiB and the mean training time 2.0 s.
 
 from __future__ import annotations
 
-import hashlib
-import json
+from harness.records import config_key
 
 #: The device every record ran on unless told otherwise (the provenance's ``device``).
 DEVICE = "cpu: Test CPU"
@@ -62,7 +61,9 @@ def make_record(
     :param device: the provenance's device; the same config on two devices is two cells.
     :param config: config fields to add or override (applied last).
     :param results: measurements to set (e.g. ``samples_per_s=800.0``); ``None`` leaves one out.
-    :return: a new dict each call. Its ``key`` is unique per config and device and ends with ``-<seed>``.
+    :return: a new dict each call. Its ``key`` is the real one, the hash of its config
+        (:func:`harness.records.config_key`), so a store accepts it; the same config on another device has the
+        same key (one results folder cannot hold both).
     """
     metric, task = ("accuracy", "classification") if mode == "max" else ("rmse", "regression")
     settings = {
@@ -121,10 +122,9 @@ def make_record(
     if status != "ok":
         measured = {"wall_time_s": 0.1}
         reason = reason or "RuntimeError: boom"
-    cell = json.dumps({**settings, "seed": None, "device": device}, sort_keys=True)
     return {
         "schema": 1,
-        "key": f"{model}-{optimizer}-{hashlib.sha1(cell.encode()).hexdigest()[:8]}-{seed}",
+        "key": config_key(settings),
         "status": status,
         "reason": reason,
         "traceback": None,

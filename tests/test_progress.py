@@ -137,3 +137,39 @@ def test_the_bar_is_told_when_runs_train_in_this_process(monkeypatch):
         bar("plan", total=1, todo=1, reused=0, output="x", workers=1, in_process=in_process)
         bar.close()
     assert made == [False, True]
+
+
+def test_the_grid_and_each_storage_trouble_is_one_line():
+    stream = io.StringIO()
+    lines = LineProgress(stream)
+    lines("grid", size=12)  # expands at once: its plan line says the size
+    lines("grid", size=50_000)
+    lines("plan", total=3, todo=1, reused=1, output="results/x", workers=1, blocked=1)
+    lines("broken", config=_config(0), path="results/x/runs/a.json", problem="not a harness run record: its key ...")
+    lines("blocked", config=_config(1), path="results/x/runs/b.json", reason="results/x/runs/b.json exists but ...")
+    lines("unclaimed", config=_config(2), path="results/x/runs", error="PermissionError: no")
+    lines("start", index=2, total=3, config=_config(2))
+    lines("unsaved", config=_config(2), path="results/x/runs/c.json", kept="/tmp/u.jsonl", error="PermissionError: no")
+    lines("unsaved", config=_config(2), path="results/x/runs/c.json", kept="stderr", error="OSError: full")
+    assert stream.getvalue().splitlines() == [
+        "grid: 50,000 runs; expanding ...",
+        "3 runs (1 to train, 1 already done, 1 blocked) -> results/x",
+        "warning: results/x/runs/a.json: not a harness run record: its key ...; training it again",
+        "error: mlp | digits | sgd | seed 1: not trained: results/x/runs/b.json exists but ...",
+        "warning: cannot make claims in results/x/runs (PermissionError: no); training without them"
+        " (another sweep into this folder could train the same runs)",
+        "[2/3] mlp | digits | sgd | seed 2 ...",
+        "error: could not write results/x/runs/c.json (PermissionError: no); its record is kept in /tmp/u.jsonl",
+        "error: could not write results/x/runs/c.json (OSError: full); its record is printed to stderr",
+    ]
+
+
+def test_the_bar_counts_a_blocked_cell_as_failed(monkeypatch):
+    monkeypatch.setattr(harness.progress, "time", _Clock())
+    stream = _Terminal()
+    bar = BarProgress(stream)
+    bar("plan", total=2, todo=1, reused=1, output="results/x", workers=1, in_process=True, blocked=1)
+    bar("blocked", config=_config(1), path="runs/b.json", reason="runs/b.json is unreadable")
+    bar.close()
+    assert "2/2" in stream.getvalue() and "0 ok · 1 failed · 1 skipped" in stream.getvalue()
+    assert "error: mlp | digits | sgd | seed 1: not trained: runs/b.json is unreadable" in stream.getvalue()

@@ -5,30 +5,41 @@ import json
 import multiprocessing
 import os
 import signal
+import stat
 import time
 from pathlib import Path
 
-from harness.store import Store
+import pytest
+
+import harness.store
+from harness.records import config_key
+from harness.store import UNSAVED_NAME, Store, UnreadableRecord
 
 
-def _record(key, status="ok"):
-    return {"key": key, "status": status, "config": {"model": "m"}, "results": {"test_metric": 0.5}}
+def _record(model="m", status="ok", seed=0):
+    """A small valid record whose key is its config's, as the store demands."""
+    config = {"model": model, "dataset": "digits", "optimizer": "sgd", "seed": seed}
+    return {"schema": 1, "key": config_key(config), "status": status, "config": config, "results": {"test_metric": 0.5}}
+
+
+def _key(model="m", seed=0):
+    return _record(model, seed=seed)["key"]
 
 
 def test_write_read_round_trip_leaves_no_temp_files(tmp_path):
     store = Store(tmp_path)
     path = store.write(_record("abc"))
-    assert path == tmp_path / "runs" / "abc.json"
-    assert store.read("abc") == _record("abc")
-    assert store.is_finished("abc")
-    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["abc.json"]
+    assert path == tmp_path / "runs" / f"{_key('abc')}.json"
+    assert store.read(_key("abc")) == _record("abc")
+    assert store.is_finished(_key("abc"))
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [path.name]
 
 
 def test_failed_records_are_not_finished(tmp_path):
     store = Store(tmp_path)
     store.write(_record("f", status="failed"))
     store.write(_record("d", status="diverged"))
-    assert not store.is_finished("f") and store.is_finished("d") and not store.is_finished("missing")
+    assert not store.is_finished(_key("f")) and store.is_finished(_key("d")) and not store.is_finished("missing")
 
 
 def test_corrupt_and_foreign_files_are_reported_and_skipped(tmp_path):
@@ -37,7 +48,7 @@ def test_corrupt_and_foreign_files_are_reported_and_skipped(tmp_path):
     (tmp_path / "runs" / "truncated.json").write_text('{"key": "trunc", "conf')
     (tmp_path / "runs" / "other.json").write_text(json.dumps([1, 2]))
     records, problems = store.load_all()
-    assert [r["key"] for r in records] == ["good"]
+    assert [r["key"] for r in records] == [_key("good")]
     assert {p.name for p, _ in problems} == {"truncated.json", "other.json"}
     assert store.read("truncated") is None
 
@@ -82,7 +93,7 @@ def test_every_kind_of_broken_file_is_named_and_skipped(tmp_path):
     for name, content in NOT_RECORDS.items():
         (tmp_path / "runs" / name).write_bytes(content)
     records, problems = store.load_all()
-    assert [r["key"] for r in records] == ["good"]
+    assert [r["key"] for r in records] == [_key("good")]
     assert {path.name for path, _ in problems} == set(NOT_RECORDS)
     assert all(store.read(Path(name).stem) is None for name in NOT_RECORDS)  # a sweep retrains such a cell
 
@@ -126,9 +137,9 @@ def test_records_are_never_pickled(tmp_path, monkeypatch):
     for name in ("dump", "dumps", "load", "loads", "Pickler", "Unpickler"):
         monkeypatch.setattr(pickle, name, refuse)
     store = Store(tmp_path)
-    store.write(_record("k"))
-    assert store.read("k") == _record("k") and store.load_all()[0] == [_record("k")]
-    assert json.loads((tmp_path / "runs" / "k.json").read_text()) == _record("k")  # the file is plain JSON
+    path = store.write(_record("k"))
+    assert store.read(_key("k")) == _record("k") and store.load_all()[0] == [_record("k")]
+    assert json.loads(path.read_text()) == _record("k")  # the file is plain JSON
     tree = ast.parse(Path(harness.store.__file__).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
@@ -152,7 +163,7 @@ def test_a_reader_never_sees_a_partial_record_while_it_is_rewritten(tmp_path):
     writers = [ctx.Process(target=_rewrite, args=(tmp_path, 150)) for _ in range(2)]
     for writer in writers:
         writer.start()
-    path, reads = tmp_path / "runs" / "hot.json", 0
+    path, reads = tmp_path / "runs" / f"{_key('hot')}.json", 0
     while any(w.is_alive() for w in writers) or reads < 200:
         json.loads(path.read_text())  # a half-written file would not parse
         reads += 1
@@ -201,3 +212,217 @@ def test_a_claim_dies_with_its_holder_even_when_killed(tmp_path):
     claim = Store(tmp_path).claim("k")  # no stale claim: the kernel let go of the dead holder's lock
     assert claim is not None
     claim.release()
+
+
+# ---------------------------------------------------------------------------
+# A record counts only for its own cell
+# ---------------------------------------------------------------------------
+
+
+def test_a_record_copied_over_another_cells_file_is_broken_and_counted_once(tmp_path):
+    store = Store(tmp_path)
+    first, second = store.write(_record(seed=0)), store.write(_record(seed=1))
+    second.write_bytes(first.read_bytes())  # cp runs/A.json runs/B.json
+    records, problems = store.load_all()
+    assert records == [_record(seed=0)]
+    assert [(path, "its key" in why and "file name" in why) for path, why in problems] == [(second, True)]
+    assert store.read(_key(seed=1)) is None and store.inspect(_key(seed=1))[1] == problems[0][1]
+
+
+def test_a_record_whose_key_is_not_its_configs_is_broken(tmp_path):
+    store = Store(tmp_path)
+    forged = _record(seed=1)
+    forged["key"] = _key(seed=0)  # renamed to take another cell's place
+    store.runs.mkdir(parents=True)
+    store.path_for(forged["key"]).write_text(json.dumps(forged))
+    hollow = {"schema": 1, "key": "hollow", "status": "ok", "config": {}}
+    store.path_for("hollow").write_text(json.dumps(hollow))
+    edited = _record("edited")
+    edited["config"]["optimizer"] = "adam"
+    store.path_for(edited["key"]).write_text(json.dumps(edited))
+    records, problems = store.load_all()
+    assert records == []
+    why = {path.stem: text for path, text in problems}
+    assert "is not its config's" in why[_key(seed=0)] and "is not its config's" in why[edited["key"]]
+    assert "config has no 'model'" in why["hollow"]
+    assert store.read(_key(seed=0)) is None and store.read("hollow") is None
+
+
+def test_type_garbage_in_a_stored_record_is_reported(tmp_path):
+    store = Store(tmp_path)
+    record = _record()
+    record["results"]["test_metric"] = "abc"
+    store.runs.mkdir(parents=True)
+    store.path_for(record["key"]).write_text(json.dumps(record))
+    records, problems = store.load_all()
+    assert records == [] and [path for path, _ in problems] == [store.path_for(record["key"])]
+    assert "results.test_metric" in problems[0][1]
+    assert store.inspect(record["key"]) == (None, problems[0][1])
+
+
+# ---------------------------------------------------------------------------
+# Permissions: records are readable by the group; an unreadable one is never replaced
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_records_get_the_mode_of_any_new_file(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        path = Store(tmp_path).write(_record())
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_a_record_that_exists_but_cannot_be_read_raises_and_is_reported(tmp_path):
+    store = Store(tmp_path)
+    path = store.write(_record())
+    path.chmod(0)
+    try:
+        with pytest.raises(UnreadableRecord, match=f"{path} exists but cannot be read.*PermissionError"):
+            store.read(_key())
+        assert [(p, why.startswith("cannot be read: PermissionError")) for p, why in store.load_all()[1]] == [
+            (path, True)
+        ]
+    finally:
+        path.chmod(0o644)
+
+
+def _refuse_to_open(monkeypatch, refused: Path):
+    """Open as if ``refused`` belonged to another user: what chmod 000 does, even for root."""
+    real_open = os.open
+
+    def fake_open(path, *args, **kwargs):
+        if Path(path) == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(harness.store.os, "open", fake_open)
+
+
+def test_unreadable_is_told_apart_from_absent_and_broken(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    path = store.write(_record())
+    _refuse_to_open(monkeypatch, path)
+    with pytest.raises(UnreadableRecord) as raised:
+        store.inspect(_key())
+    assert raised.value.path == path and "PermissionError: Permission denied" in str(raised.value)
+    assert str(raised.value).count("\n") == 0
+    assert store.inspect("absent") == (None, None)
+    assert store.load_all() == ([], [(path, "cannot be read: PermissionError: Permission denied")])
+
+
+# ---------------------------------------------------------------------------
+# Special and huge files are never read
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def deadline():
+    """Fail (instead of hanging the suite) if a read blocks."""
+
+    def expired(signum, frame):
+        raise TimeoutError("a read blocked")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_or_a_link_to_a_device_is_refused_without_reading(tmp_path, deadline):
+    store = Store(tmp_path)
+    store.write(_record())
+    os.mkfifo(store.runs / "fifo.json")  # nobody writes: opening it for reading would block
+    (store.runs / "zero.json").symlink_to("/dev/zero")  # endless: reading it whole would exhaust memory
+    (store.runs / "dir.json").mkdir()
+    records, problems = store.load_all()
+    assert records == [_record()]
+    assert {path.name: "not a regular file" in why for path, why in problems} == dict.fromkeys(
+        ("dir.json", "fifo.json", "zero.json"), True
+    )
+    assert store.inspect("fifo")[0] is None and "not a regular file" in store.inspect("zero")[1]
+
+
+def test_a_link_to_a_record_elsewhere_is_followed(tmp_path):
+    elsewhere = Store(tmp_path / "elsewhere").write(_record())
+    store = Store(tmp_path / "here")
+    store.runs.mkdir(parents=True)
+    store.path_for(_key()).symlink_to(elsewhere)
+    (store.runs / "dangling.json").symlink_to(tmp_path / "nothing.json")
+    assert store.read(_key()) == _record()
+    assert store.load_all() == ([_record()], [(store.runs / "dangling.json", "a link to a file that does not exist")])
+
+
+def test_a_file_past_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    store.runs.mkdir(parents=True)
+    with open(store.runs / "huge.json", "wb") as handle:
+        handle.truncate(harness.store.MAX_RECORD_BYTES + 1)  # sparse: no disk used
+    padded = store.path_for(_key())
+    padded.write_text(json.dumps(_record()) + " " * 2000)
+    assert "larger than 16 MB" in store.inspect("huge")[1]
+    assert store.read(_key()) == _record()
+    monkeypatch.setattr(harness.store, "MAX_RECORD_BYTES", 1000)
+    assert "larger than" in store.inspect(_key())[1]
+    reads = []
+    real_read = os.read
+    monkeypatch.setattr(harness.store.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    monkeypatch.setattr(harness.store, "_check_regular", lambda info, limit: None)  # a file that grows after stat
+    with pytest.raises(harness.store.NotARecord, match="larger than"):
+        harness.store.read_limited(padded)
+    assert sum(reads) <= 1001
+
+
+# ---------------------------------------------------------------------------
+# When runs/ cannot be written
+# ---------------------------------------------------------------------------
+
+
+def test_a_record_that_cannot_be_stored_is_kept_beside_the_results_or_elsewhere(tmp_path, monkeypatch, capsys):
+    store = Store(tmp_path / "results")
+    store.root.mkdir()
+    kept = store.keep(_record(seed=0))
+    assert kept == str(store.root / UNSAVED_NAME)
+    assert store.keep(_record(seed=1)) == kept
+    lines = (store.root / UNSAVED_NAME).read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [_record(seed=0), _record(seed=1)]
+
+    monkeypatch.chdir(tmp_path)
+    _refuse_to_open(monkeypatch, store.root / UNSAVED_NAME)
+    assert store.keep(_record(seed=2)) == str(tmp_path / UNSAVED_NAME)  # the results folder refused it
+
+    monkeypatch.setattr(harness.store.os, "open", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+    assert store.keep(_record(seed=3)) == "stderr"
+    err = capsys.readouterr().err
+    assert err.startswith("unsaved record: ") and json.loads(err.removeprefix("unsaved record: ")) == _record(seed=3)
+
+
+def test_a_claim_released_after_runs_became_unwritable_raises_nothing(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    claim = store.claim("k")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    claim.release()
+    monkeypatch.undo()
+    again = store.claim("k")  # the lock file left behind is unlocked: a later claim takes it
+    assert again is not None
+    again.release()
+
+
+def test_a_report_with_no_valid_record_says_why_in_one_line(tmp_path, capsys):
+    from harness.cli import main
+
+    store = Store(tmp_path)
+    store.runs.mkdir(parents=True)
+    (store.runs / "copied.json").write_text(json.dumps(_record()))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no run records under" in err
+    assert f"{store.runs / 'copied.json'}: not a harness run record: its key" in err

@@ -11,17 +11,22 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
 import harness
 import harness.launch.local
+import harness.store
+import harness.sweep
 from harness.api import resolve_suite
 from harness.cli import main
-from harness.config import expand
+from harness.config import RunConfig, expand
 from harness.errors import ConfigError
+from harness.records import new_record
 from harness.store import Store
+from harness.sweep import Sweep, SweepResult, notify_record_written, run_configs
 from tests import FIXTURES
 
 TINY = {"datasets": "digits", "optimizers": "sgd", "seeds": 1, "max_epochs": 1}
@@ -289,3 +294,186 @@ def test_two_sweeps_into_one_directory_train_each_cell_once(tmp_path):
     for out, _ in outputs:
         assert len(out.strip().splitlines()) == 1 + 5  # each sweep's table has every one of its cells
     assert not list((tmp_path / "shared").glob("runs/.*"))  # no lock or temporary file left behind
+
+
+# ---------------------------------------------------------------------------
+# Files that are not their cell's record, that cannot be read, or that cannot be written
+# ---------------------------------------------------------------------------
+
+
+class _Instant:
+    """A launcher that 'trains' each run at once into the runner's record shape: sweeps without torch or time."""
+
+    name = "instant"
+
+    def __init__(self):
+        self.trained = []
+
+    def size(self, runs):
+        return 1
+
+    def map(self, runs, on_start=None):
+        for config in runs:
+            on_start(config)
+            self.trained.append(config.seed)
+            record = new_record(config, "tiny")
+            record["results"] = {"test_metric": 0.9}
+            yield config, record
+
+
+def _grid(seeds):
+    return [RunConfig(model="logreg", dataset="digits", optimizer="sgd", seed=seed) for seed in seeds]
+
+
+def _sweep(root, seeds, **options):
+    seen, on_event = _events()
+    sweep, pool = Sweep(Store(root), emit=on_event, **options), _Instant()
+    sweep.plan(_grid(seeds))
+    sweep.run(pool)
+    return sweep, pool.trained, seen
+
+
+def _refuse_to_open(monkeypatch, refused):
+    """Open as if ``refused`` belonged to another user (what chmod 000 does, even for root)."""
+    real_open = os.open
+
+    def fake_open(path, *args, **kwargs):
+        if str(path) == str(refused):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(harness.store.os, "open", fake_open)
+
+
+def test_a_cell_whose_file_holds_another_cells_record_is_trained_again_and_counted_once(tmp_path):
+    first, second = _grid([0, 1])
+    _sweep(tmp_path, [0, 1])
+    store = Store(tmp_path)
+    store.path_for(second.key()).write_bytes(store.path_for(first.key()).read_bytes())  # cp A.json B.json
+    sweep, trained, seen = _sweep(tmp_path, [0, 1])
+    assert trained == [1] and sweep.reused == 1
+    assert [(data["path"], "file name" in data["problem"]) for kind, data in seen if kind == "broken"] == [
+        (store.path_for(second.key()), True)
+    ]  # told once, though read at planning and again at claiming
+    assert sorted(r["config"]["seed"] for r in sweep.records) == [0, 1]
+    records, problems = store.load_all()
+    assert problems == [] and sorted(r["config"]["seed"] for r in records) == [0, 1]
+
+
+def test_a_hollow_final_record_is_not_reused(tmp_path):
+    (config,) = _grid([0])
+    store = Store(tmp_path)
+    store.runs.mkdir(parents=True)
+    store.path_for(config.key()).write_text(json.dumps({"key": config.key(), "status": "ok", "config": {}}))
+    sweep, trained, _ = _sweep(tmp_path, [0])
+    assert trained == [0] and sweep.reused == 0 and store.read(config.key())["results"] == {"test_metric": 0.9}
+
+
+@pytest.mark.parametrize("rerun", [False, True])
+def test_a_cell_whose_file_cannot_be_read_is_neither_trained_nor_replaced(tmp_path, monkeypatch, rerun):
+    _sweep(tmp_path, [0])
+    path = Store(tmp_path).path_for(_grid([0])[0].key())
+    before = path.read_bytes()
+    _refuse_to_open(monkeypatch, path)
+    sweep, trained, seen = _sweep(tmp_path, [0, 1], rerun=rerun)
+    assert trained == [1] and sweep.blocked == [str(path)]
+    (blocked,) = [data for kind, data in seen if kind == "blocked"]
+    assert blocked["path"] == path and "exists but cannot be read (PermissionError" in blocked["reason"]
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+
+
+def test_a_file_that_becomes_unreadable_after_planning_blocks_its_cell_too(tmp_path, monkeypatch):
+    _sweep(tmp_path, [0], rerun=True)
+    path = Store(tmp_path).path_for(_grid([0])[0].key())
+    sweep = Sweep(Store(tmp_path), rerun=True)
+    sweep.plan(_grid([0, 1]))
+    _refuse_to_open(monkeypatch, path)
+    pool = _Instant()
+    sweep.run(pool)
+    assert pool.trained == [1] and sweep.blocked == [str(path)]
+    assert not list(tmp_path.glob("runs/.*.lock"))  # its claim was let go
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_a_record_another_user_cannot_read_is_never_overwritten(tmp_path):
+    _sweep(tmp_path, [0])
+    path = Store(tmp_path).path_for(_grid([0])[0].key())
+    path.chmod(0)
+    try:
+        sweep, trained, _ = _sweep(tmp_path, [0])
+        assert trained == [] and sweep.blocked == [str(path)]
+    finally:
+        path.chmod(0o644)
+
+
+def test_records_that_cannot_be_written_are_kept_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness.sweep, "WRITE_RETRY_S", 0)
+    store, attempts, written = Store(tmp_path), [], []
+    real_write = Store.write
+
+    def write(self, record):
+        attempts.append(record["config"]["seed"])
+        if record["config"]["seed"] == 0:
+            return real_write(self, record)
+        raise PermissionError(13, "Permission denied", str(self.path_for(record["key"])))
+
+    monkeypatch.setattr(Store, "write", write)
+    seen, on_event = _events()
+    sweep = Sweep(store, emit=on_event, on_record=lambda record, path: written.append(path))
+    sweep.plan(_grid([0, 1, 2]))
+    sweep.run(_Instant())  # no traceback
+    kept = tmp_path / "unsaved-records.jsonl"
+    assert attempts == [0, 1, 1, 1, 2, 2, 2]  # each tried again before it is kept elsewhere
+    assert sorted(r["config"]["seed"] for r in sweep.records) == [0, 1, 2]  # every run that trained is reported
+    assert sweep.unsaved == [str(kept)] * 2 and written[1:] == [kept, kept]
+    assert [json.loads(line)["config"]["seed"] for line in kept.read_text().splitlines()] == [1, 2]
+    unsaved = [data for kind, data in seen if kind == "unsaved"]
+    assert [(d["kept"], d["error"]) for d in unsaved] == [(str(kept), "PermissionError: Permission denied")] * 2
+    assert not list(tmp_path.glob("runs/.*.lock"))
+
+
+def test_when_runs_cannot_be_written_at_all_every_cell_still_trains_and_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness.sweep, "WRITE_RETRY_S", 0)
+
+    def refuse(self, *args):
+        raise PermissionError(13, "Permission denied", str(self.runs))
+
+    monkeypatch.setattr(Store, "claim", refuse)  # no lock file can be made
+    monkeypatch.setattr(Store, "write", refuse)  # nor any record written
+    sweep, trained, seen = _sweep(tmp_path, [0, 1])
+    assert trained == [0, 1] and sweep.blocked == []
+    assert sweep.unsaved == [str(tmp_path / "unsaved-records.jsonl")] * 2
+    unclaimed = [data for kind, data in seen if kind == "unclaimed"]  # said once, not per cell
+    assert [(d["path"], d["error"]) for d in unclaimed] == [(tmp_path / "runs", "PermissionError: Permission denied")]
+
+
+def test_run_configs_reports_storage_trouble_and_passes_threads_on(tmp_path, monkeypatch):
+    asked = {}
+
+    def make_launcher(name, registry, **options):
+        asked.update(options)
+        return _Instant()
+
+    monkeypatch.setattr(harness.sweep, "make_launcher", make_launcher)
+    registry = SimpleNamespace(plugins=SimpleNamespace(pm=SimpleNamespace(hook=SimpleNamespace(
+        harness_record_written=SimpleNamespace(get_hookimpls=lambda: [])))))  # fmt: skip
+    result = run_configs(_grid([0]), tmp_path, registry=registry, threads=3)
+    assert asked["threads"] == 3 and result.storage_ok and result.blocked == result.unsaved == []
+    run_configs(_grid([0]), tmp_path, registry=registry)
+    assert asked["threads"] is None
+    assert not SweepResult(tmp_path, unsaved=["stderr"]).storage_ok
+    assert not SweepResult(tmp_path, blocked=["runs/x.json"]).storage_ok
+
+
+def test_a_failing_record_observer_is_one_line_naming_the_plugin(tmp_path, capsys):
+    def broken(record, path):
+        raise RuntimeError("tracker down\nsecond line")
+
+    impl = SimpleNamespace(plugin_name="tracker", function=broken)
+    registry = SimpleNamespace(plugins=SimpleNamespace(pm=SimpleNamespace(hook=SimpleNamespace(
+        harness_record_written=SimpleNamespace(get_hookimpls=lambda: [impl])))))  # fmt: skip
+    notify_record_written(registry, {"key": "k"}, tmp_path / "k.json")
+    err = capsys.readouterr().err
+    assert err.startswith("warning: plugin tracker: harness_record_written failed: RuntimeError: tracker down")
+    assert err.count("\n") == 1
