@@ -13,11 +13,12 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.config import expand, resolve_suite
+from harness.config import expand, grid_size, resolve_suite
 from harness.errors import ConfigError
+from harness.paths import check_output_dir, check_output_file
 from harness.registry import load_registry
 from harness.sweep import DEFAULT_RESULTS, SweepResult, run_configs
-from harness.tuning import tune
+from harness.tuning import execution_options, tune
 
 __all__ = [
     "run", "tune", "report", "compare", "save_plots",
@@ -50,20 +51,25 @@ def run(
     GPU when there are several), ``"inline"`` (this process) or ``"ray"``
     (``jobs`` Ray actors on the cluster at ``address``, or on a local Ray
     instance started for the sweep). ``on_event(kind, **data)`` observes
-    progress (see :class:`harness.sweep.Sweep`).
+    progress (see :class:`harness.sweep.Sweep`). An output directory that
+    cannot be written is a ConfigError before anything loads or trains.
     """
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
+    if output:  # before anything loads or trains: a sweep must not train only to fail writing its first record
+        output = check_output_dir(output)
+    else:
+        output = check_output_dir(DEFAULT_RESULTS / suite.name, "results directory (named after the suite)")
     registry = registry or load_registry(plugins, blocked)
+    emit("grid", size=grid_size(suite, registry))
     runs, skipped = expand(suite, registry)
     if not runs:
         raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
-    output = Path(output) if output else DEFAULT_RESULTS / suite.name
     result = run_configs(
         runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
-        launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry,
+        launcher=launcher, jobs=jobs, address=address, **execution_options(suite),
     )  # fmt: skip
     result.skipped = skipped
     return result
@@ -96,6 +102,10 @@ def report(
     check_plot_format(plot_format)
     if check_format(format) in BINARY_FORMATS and output is None:
         raise ConfigError(f"{format} is a binary format: give an output file (-o FILE)")
+    if output is not None:  # before reading: a report that cannot be written is an error, not a traceback
+        output = check_output_file(output, "report file")
+    if plots is not None:
+        plots = check_output_dir(plots, "plots directory")
     records, problems = load_records(directory)  # read once, for the report and the figures
     text = export(records, format, problems, stats=stats, test=test)
     for path, problem in problems:
@@ -104,14 +114,22 @@ def report(
         else:
             warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
     if output is not None:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            Path(output).write_bytes(text)
-        else:
-            Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        _write(output, text)
     if plots is not None:
         save_plots(records, plots, plot_format)
     return text
+
+
+def _write(path: Path, text: str | bytes) -> None:
+    """The report into ``path``; a file system that refuses it (full, gone read-only) is a one-line error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"report file {path} cannot be written: {exc.strerror or exc}") from None
 
 
 def save_plots(records: list[dict], folder: str | Path, plot_format: str = "png") -> list[Path]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 
 from harness.cli_parser import KIND_ARGS, build_parser
 
@@ -35,7 +37,21 @@ def _registry(args):
     if args.data_root:
         os.environ[DATA_ROOT_ENV] = args.data_root  # read by dataset plugins, inherited by worker processes
 
-    return load_registry(args.plugins, _blocked(args.plugin_options))
+    registry = load_registry(args.plugins, _blocked(args.plugin_options))
+    _warn_unmatched_blocks(registry)
+    return registry
+
+
+def _warn_unmatched_blocks(registry) -> None:
+    """A ``-p no:NAME`` that blocks nothing is most likely a typo: say so, and what it could have meant."""
+    from harness.errors import did_you_mean
+
+    names = registry.plugins.plugin_names()
+    for name in registry.plugins.unmatched_blocks():
+        print(
+            f"warning: -p no:{name} matched no plugin{did_you_mean(name, names)} (plugins: {', '.join(names)})",
+            file=sys.stderr,
+        )
 
 
 def _warn_unavailable(registry) -> None:
@@ -154,6 +170,8 @@ def _settings(args) -> dict:
         "compile": args.compile,
         "channels_last": args.channels_last,
         "loader_workers": args.loader_workers,
+        "threads": args.threads,
+        "max_runs": args.max_runs,
     }
 
 
@@ -194,7 +212,7 @@ def cmd_run(args) -> int:
     result = _sweep(args, api.run, _settings)
     print(result.table(args.format))
     print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
-    return 1 if _any_failed(result.records) else 0
+    return 1 if _any_failed(result.records) or not result.storage_ok else 0
 
 
 def _tune_options(args) -> dict:
@@ -235,7 +253,7 @@ def cmd_tune(args) -> int:
         f"choices: {result.output / 'tuning.json'}",
         file=sys.stderr,
     )
-    return 1 if _any_failed(result.final.records) else 0
+    return 1 if _any_failed(result.final.records) or not (result.search.storage_ok and result.final.storage_ok) else 0
 
 
 def cmd_report(args) -> int:
@@ -283,6 +301,18 @@ def cmd_compare(args) -> int:
     return 1 if result.regressions else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler's stop): the sweep stops as on Ctrl-C, its workers with it."""
+
+
+def _stop_on_sigterm() -> None:
+    def terminated(signum, frame):
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set a handler
+        signal.signal(signal.SIGTERM, terminated)
+
+
 COMMANDS = {
     "run": cmd_run,
     "tune": cmd_tune,
@@ -301,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from harness.errors import HarnessError
 
+    _stop_on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except HarnessError as exc:
@@ -311,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `harness report ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

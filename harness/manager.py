@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -87,6 +88,9 @@ class Plugins:
     pm: pluggy.PluginManager
     infos: dict[str, PluginInfo] = field(default_factory=dict)
     origin: PluginOrigin = field(default_factory=PluginOrigin)
+    #: Each blocked plugin that was found (an entry point or a local path), with how to import it: never imported
+    #: unless a name it may provide is asked for (:meth:`call_blocked`).
+    blocked_found: dict[str, Callable[[], object]] = field(default_factory=dict)
 
     def available(self) -> list[PluginInfo]:
         return [i for i in self.infos.values() if i.available]
@@ -101,9 +105,38 @@ class Plugins:
             self.pm.unregister(plugin)
         self.infos[name].error = error
 
+    def unmatched_blocks(self) -> list[str]:
+        """The ``-p no:NAME`` names that matched no plugin: a typo that would otherwise block nothing, silently."""
+        return [name for name in self.origin.blocked if name not in self.blocked_found]
+
+    def plugin_names(self) -> list[str]:
+        """Every plugin found, blocked ones included: the names a block can take."""
+        return sorted({*self.infos, *self.blocked_found})
+
+    def call_blocked(self, hook_name: str) -> dict[str, list]:
+        """Blocked plugin -> what its hook ``hook_name`` (a discovery hook) returns, all results in one list.
+
+        Each is imported into a throwaway manager, never this one, and only to explain a name that is missing
+        because of a block. One that fails to import or whose hook fails returns nothing.
+        """
+        return {name: _probe_hook(name, load, hook_name) for name, load in self.blocked_found.items()}
+
     def versions(self) -> dict[str, str | None]:
         """Plugin name -> version, for the provenance of every record."""
         return {i.name: i.version for i in self.available()}
+
+
+def _probe_hook(name: str, load: Callable[[], object], hook_name: str) -> list:
+    """Every item that plugin ``name``'s hook ``hook_name`` returns, in a manager of its own; [] if anything fails."""
+    pm = _PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.register(load(), name=name)
+        return [item for result in getattr(pm.hook, hook_name)() for item in (result or ())]
+    except BaseException as exc:  # a blocked plugin may be blocked because it breaks: it must not break the error
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return []
 
 
 def _import_path(path: Path):
@@ -187,7 +220,10 @@ def load_plugins(paths=(), blocked=(), entry_points: bool = True) -> Plugins:
 
     if entry_points:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if pm.is_blocked(ep.name) or ep.name in plugins.infos:
+            if pm.is_blocked(ep.name):
+                plugins.blocked_found.setdefault(ep.name, ep.load)
+                continue
+            if ep.name in plugins.infos:
                 continue
             dist = getattr(ep, "dist", None)
             info = PluginInfo(
@@ -202,6 +238,7 @@ def load_plugins(paths=(), blocked=(), entry_points: bool = True) -> Plugins:
     for path in _local_candidates(paths):
         name = path.stem if path.is_file() else path.name
         if pm.is_blocked(name):
+            plugins.blocked_found.setdefault(name, lambda path=path: _import_path(path))
             continue
         if name in plugins.infos:
             raise HarnessError(f"local plugin {path} is named {name!r} like an already loaded plugin; rename it")

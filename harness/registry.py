@@ -8,6 +8,7 @@ thing is marked unavailable without touching the others.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.errors import DuplicateNameError, UnknownNameError, did_you_mean, one_line
@@ -94,6 +95,9 @@ class Registry:
         if found:
             claimants = " and ".join(f"plugin {e.plugin!r}" for e in found)
             raise DuplicateNameError(f"{kind} {name!r} is provided by both {claimants}; block one with -p no:PLUGIN")
+        blocked = self.blocked_providers(kind, lambda provided: provided == name)
+        if blocked:
+            raise UnknownNameError(f"{kind} {name!r} is {_blocked_note(blocked)}")
         message = f"unknown {kind} {name!r}{did_you_mean(name, self._entries[kind])}"
         broken = self.plugins.unavailable()
         if broken:
@@ -108,8 +112,33 @@ class Registry:
             return [self.get(kind, pattern).name]
         matched = [name for name in self.names(kind) if fnmatch.fnmatchcase(name, pattern)]
         if not matched:
+            blocked = self.blocked_providers(kind, lambda provided: fnmatch.fnmatchcase(provided, pattern))
+            if blocked:
+                names = sorted({name for names in blocked.values() for name in names})
+                hidden = f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {_blocked_note(blocked)}"
+                raise UnknownNameError(f"no {kind} matches {pattern!r}: {hidden}")
             raise UnknownNameError(f"no {kind} matches {pattern!r}; available: {', '.join(self.names(kind)) or 'none'}")
         return matched
+
+    def blocked_providers(self, kind: str, matches: Callable[[str], bool]) -> dict[str, list[str]]:
+        """Blocked plugin -> its names of ``kind`` that ``matches``: why a name is missing when a block hides it.
+
+        Imports the blocked plugins (in a throwaway manager), so it is only called on the way to an error.
+        """
+        found = {}
+        for plugin, specs in self.plugins.call_blocked(f"harness_register_{kind}s").items():
+            names = sorted({spec.name for spec in specs if isinstance(spec, SPEC_TYPES[kind]) and matches(spec.name)})
+            if names:
+                found[plugin] = names
+        return found
+
+
+def _blocked_note(providers: dict[str, list[str]]) -> str:
+    """The end of an unknown-name error when blocked plugins provide the name: which, and the option blocking each."""
+    options = " ".join(f"-p no:{plugin}" for plugin in providers)
+    if len(providers) == 1:
+        return f"provided by plugin {next(iter(providers))!r}, which is blocked ({options})"
+    return f"provided by plugins {' and '.join(map(repr, providers))}, which are blocked ({options})"
 
 
 def load_registry(plugins=(), blocked=()) -> Registry:

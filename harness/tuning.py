@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from harness.config import RunConfig, expand, optimizer_label, resolve_suite
-from harness.errors import ConfigError
+from harness.config import RunConfig, Suite, expand, grid_size, has_validation, optimizer_label, resolve_suite
+from harness.errors import ConfigError, HarnessError, one_line
+from harness.paths import check_output_dir, check_output_file
 from harness.records import canonical, without_seed
 from harness.registry import load_registry
 from harness.store import Store
@@ -70,7 +71,10 @@ class TuneResult:
 def grid_for(config: RunConfig, registry, lr_grid) -> list[float]:
     """The rates to try: ``lr_grid`` when given, else :data:`DEFAULT_FACTORS` times the optimizer's default."""
     if lr_grid:
-        return sorted({float(lr) for lr in lr_grid})
+        rates = sorted({float(lr) for lr in lr_grid})
+        if not all(math.isfinite(lr) and lr > 0 for lr in rates):
+            raise ConfigError(f"lr_grid: learning rates must be finite numbers above 0, got {list(lr_grid)}")
+        return rates
     default = registry.get("optimizer", config.optimizer).spec.defaults.get("lr")
     if not isinstance(default, (int, float)) or default <= 0:
         raise ConfigError(f"optimizer {config.optimizer} declares no default lr; give the grid with --lr-grid")
@@ -136,26 +140,73 @@ def tune(
         raise ConfigError("lr: tuning chooses the learning rate; give the rates to try with lr_grid (--lr-grid)")
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
+    root = check_folders(output, suite)
     registry = registry or load_registry(plugins, blocked)
-    base_runs, skipped = expand(replace(suite, seeds=(0,), lr=()), registry)
+    base = replace(suite, seeds=(0,), lr=())
+    emit("grid", size=grid_size(base, registry))
+    base_runs, skipped = expand(base, registry)
     if not base_runs:
         raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
-    root = Path(output) if output else DEFAULT_RESULTS / f"{suite.name}-tuned"
+    _check_validation_split(base_runs)
     grids = {base.key(): grid_for(base, registry, lr_grid) for base in base_runs}
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
 
     common = {"registry": registry, "suite_name": suite.name, "rerun": rerun}
-    common.update(launcher=launcher, jobs=jobs, address=address, timeout=suite.timeout, oom_retry=suite.oom_retry)
+    common.update(launcher=launcher, jobs=jobs, address=address, **execution_options(suite))
     run = partial(run_configs, on_event=on_event, **common)  # both phases train alike, each into its own folder
     search = _search(run, root / "search", base_runs, grids, search_seeds, registry, emit)
     by_key = {record["key"]: record for record in search.records}
     choices = [choose(base, grids[base.key()], by_key, search_seeds, registry) for base in base_runs]
     final_store = Store(root / "final")
-    final = _final(run, final_store, choices, by_key, seeds, rerun, emit)
-    _annotate(final.records, choices, search_seeds, final_store)
-    (root / "tuning.json").write_text(json.dumps([c.as_dict() for c in choices], indent=1) + "\n")
+    unsaved: list[str] = []
+    final = _final(run, final_store, choices, by_key, seeds, rerun, emit, unsaved)
+    _annotate(final.records, choices, search_seeds, final_store, emit, unsaved)
+    final.unsaved.extend(unsaved)
+    try:
+        (root / "tuning.json").write_text(json.dumps([c.as_dict() for c in choices], indent=1) + "\n")
+    except OSError as exc:  # the choices are in every final record's ``tuning`` too
+        raise HarnessError(
+            f"{root / 'tuning.json'} cannot be written ({one_line(exc)}); the final records hold the choices"
+        ) from None
     return TuneResult(root, search, final, choices)
+
+
+def _check_validation_split(base_runs: list[RunConfig]) -> None:
+    """Tuning chooses on the validation metric: a dataset that keeps no validation split leaves nothing to choose on."""
+    for config in base_runs:
+        if not has_validation(config.dataset_params):
+            raise ConfigError(
+                f"dataset {config.dataset_label} keeps no validation split, and tuning chooses the learning rate on "
+                "validation: tune with a validation split, then run the chosen rate with val_fraction=0"
+            )
+
+
+def _write(store: Store, record: dict, emit, unsaved: list[str]) -> None:
+    """Store ``record``; one the file system refuses is kept beside the results (listed in ``unsaved``), never lost."""
+    try:
+        store.write(record)
+    except OSError as exc:
+        kept = store.keep(record)
+        unsaved.append(kept)
+        emit("unsaved", config=record["config"], path=store.path_for(record["key"]), kept=kept, error=one_line(exc))
+
+
+def check_folders(output, suite: Suite) -> Path:
+    """The tuning root, once it and the folders and file a tuning writes there are sure to be writable."""
+    if output:
+        root = check_output_dir(output)
+    else:
+        root = check_output_dir(DEFAULT_RESULTS / f"{suite.name}-tuned", "results directory (named after the suite)")
+    for phase in ("search", "final"):
+        check_output_dir(root / phase)
+    check_output_file(root / "tuning.json")
+    return root
+
+
+def execution_options(suite: Suite) -> dict:
+    """How ``run_configs`` executes a suite's runs: time limit, OOM retries, CPU threads per worker."""
+    return {"timeout": suite.timeout, "oom_retry": suite.oom_retry, "threads": suite.threads}
 
 
 def _search(run, folder: Path, base_runs: list[RunConfig], grids: dict, search_seeds: int, registry, emit):
@@ -171,7 +222,7 @@ def _search(run, folder: Path, base_runs: list[RunConfig], grids: dict, search_s
     return run(configs, folder)
 
 
-def _final(run, store: Store, choices: list[Choice], by_key: dict[str, dict], seeds: int, rerun: bool, emit):
+def _final(run, store: Store, choices: list[Choice], by_key: dict, seeds: int, rerun: bool, emit, unsaved: list):
     """The final phase: each chosen rate with the final seeds; a workload where no rate won is reported, not run."""
     configs = [replace(c.config, seed=seed) for c in choices if c.lr is not None for seed in range(seeds)]
     for choice in choices:
@@ -179,12 +230,12 @@ def _final(run, store: Store, choices: list[Choice], by_key: dict[str, dict], se
             emit("untunable", config=choice.config, reason="no learning rate of the grid finished every search seed")
     for config in configs:  # a search run at the chosen rate is already a final run: copy, don't retrain
         if config.key() in by_key and not rerun and not store.is_finished(config.key()):
-            store.write(by_key[config.key()])
+            _write(store, by_key[config.key()], emit, unsaved)
     emit("phase", name="final", detail=f"{len(configs) // max(1, seeds)} choices x {seeds} seed(s)")
     return run(configs, store.root)
 
 
-def _annotate(final_records: list[dict], choices: list[Choice], search_seeds: int, store: Store) -> None:
+def _annotate(final_records: list[dict], choices: list[Choice], search_seeds: int, store: Store, emit, unsaved) -> None:
     """Give each final record its ``tuning`` entry (what its rate was chosen from, and how), and store it again."""
     tuning = {canonical(without_seed(c.config.as_dict())): c for c in choices if c.lr is not None}  # by cell
     for record in final_records:
@@ -198,4 +249,4 @@ def _annotate(final_records: list[dict], choices: list[Choice], search_seeds: in
                 "selected_on": f"mean best validation {choice.metric}",
                 "scores": [{"lr": lr, "val_metric": s} for lr, s in choice.scores.items()],
             }
-            store.write(record)
+            _write(store, record, emit, unsaved)

@@ -27,3 +27,53 @@ def test_importing_harness_loads_neither_torch_nor_the_api():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _refuse_training(monkeypatch):
+    def trained(*args, **kwargs):
+        raise AssertionError("training started before the output path was checked")
+
+    monkeypatch.setattr(harness.api, "run_configs", trained)
+    monkeypatch.setattr(importlib.import_module("harness.tuning"), "run_configs", trained)
+
+
+def test_the_python_api_checks_output_paths_as_the_cli_does(tmp_path, monkeypatch):
+    import pytest
+
+    from harness.errors import ConfigError
+
+    _refuse_training(monkeypatch)
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    tiny = {"models": "logreg", "datasets": "digits", "optimizers": "sgd"}
+    with pytest.raises(ConfigError, match=f"output directory {taken} is a file, not a directory"):
+        harness.run(output=taken, **tiny)
+    with pytest.raises(ConfigError, match=f"cannot be created: {taken} is a file"):
+        harness.tune(output=taken / "tuned", **tiny)
+    with pytest.raises(ConfigError, match="report file .* is a directory"):
+        harness.report(tmp_path, output=tmp_path)
+    with pytest.raises(ConfigError, match=f"plots directory {taken} is a file"):
+        harness.report(tmp_path, plots=taken)
+
+
+def test_run_announces_the_grid_size_and_passes_threads_on(monkeypatch):
+    """The wiring to harness.config.grid_size and to run_configs(threads=...), which other modules provide."""
+    from types import SimpleNamespace
+
+    from harness.tuning import execution_options
+
+    seen = {}
+
+    def fake_run_configs(runs, output, **kwargs):
+        seen.update(kwargs, runs=len(runs))
+        return SimpleNamespace(records=[])
+
+    monkeypatch.setattr(harness.api, "run_configs", fake_run_configs)
+    monkeypatch.setattr(harness.api, "grid_size", lambda suite, registry: 42)
+    events = []
+    record = lambda kind, **data: events.append((kind, data))  # noqa: E731
+    harness.run(models="logreg", datasets="digits", optimizers="sgd,adam", seeds=1, threads=2, on_event=record)
+    assert events[0] == ("grid", {"size": 42}) and seen["runs"] == 2 and seen["threads"] == 2
+
+    suite = SimpleNamespace(timeout=None, oom_retry=True, threads=3)
+    assert execution_options(suite) == {"timeout": None, "oom_retry": True, "threads": 3}

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -38,7 +39,7 @@ def test_list_and_plugins_json(capsys):
 
     assert main(["plugins", "--json"]) == 0
     plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
-    assert plugins["harness_dense"]["distribution"] == "harness" and plugins["harness_dense"]["version"]
+    assert plugins["harness_dense"]["distribution"] == "harness-dl" and plugins["harness_dense"]["version"]
     assert plugins["harness_dense"]["hooks"] == ["harness_register_models"]
 
 
@@ -137,7 +138,8 @@ def test_failed_run_exits_1(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_finished_records(tmp_path, stop):
     import signal
     import time
 
@@ -172,9 +174,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path):
     time.sleep(1.0)  # now inside the second run's training
     workers = psutil.Process(process.pid).children()
     assert workers  # the default launcher trains in a worker process
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole group: the workers ignore it, the sweep stops them
+    if stop == "ctrl-c":  # Ctrl-C reaches the whole group: the workers ignore it, the sweep stops them
+        os.killpg(process.pid, signal.SIGINT)
+    else:  # `kill` (a scheduler's stop) reaches the sweep alone: it stops its workers as on Ctrl-C
+        process.terminate()
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert process.returncode == (130 if stop == "ctrl-c" else 143), err
     assert "interrupted: finished runs are stored" in err and "Traceback" not in err
     records = [json.loads(p.read_text()) for p in tmp_path.glob("runs/*.json")]
     assert len(records) == 1 and records[0]["status"] == "ok"
@@ -247,3 +252,161 @@ def test_debug_shows_the_traceback(tmp_path):
     suite.write_text("max_epochs = -3\n")
     with pytest.raises(ConfigError, match="max_epochs"):
         main(["run", str(suite), "--debug"])
+
+
+# ---------------------------------------------------------------------------
+# Output paths: checked before anything trains, one line naming the path
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """A sweep that gets as far as training fails the test at once: these errors must come before it."""
+    import harness.api
+    import harness.tuning
+
+    def trained(*args, **kwargs):
+        raise AssertionError("training started before the output path was checked")
+
+    monkeypatch.setattr(harness.api, "run_configs", trained)
+    monkeypatch.setattr(harness.tuning, "run_configs", trained)
+
+
+def _a_file(tmp_path):
+    path = tmp_path / "taken.txt"
+    path.write_text("not a directory\n")
+    return path
+
+
+def _long_named_suite(tmp_path):
+    suite = tmp_path / "long.toml"
+    suite.write_text(f'name = "{"n" * 300}"\nmodels = ["logreg"]\ndatasets = ["digits"]\noptimizers = ["sgd"]\n')
+    return suite
+
+
+BAD_OUTPUTS = {
+    "output is a file": (lambda tmp: ["run", *FAST, "--output", str(_a_file(tmp))], "is a file, not a directory"),
+    "output under a file": (
+        lambda tmp: ["run", *FAST, "--output", str(_a_file(tmp) / "sub")],
+        "cannot be created: ",  # ... <tmp>/taken.txt is a file, not a directory
+    ),
+    "output in /proc": (lambda tmp: ["run", *FAST, "--output", "/proc/harness-results"], "under /proc"),
+    "output too long": (
+        lambda tmp: ["run", *FAST, "--output", str(tmp / "/".join(["d" * 200] * 30))],
+        "the path is",
+    ),
+    "suite name of 300 characters": (
+        lambda tmp: ["run", str(_long_named_suite(tmp))],
+        "is 300 bytes long, over the file system's limit of",
+    ),
+    "tune output under a file": (
+        lambda tmp: ["tune", *FAST, "--output", str(_a_file(tmp) / "tuned")],
+        "is a file, not a directory",
+    ),
+}
+
+
+@pytest.mark.parametrize("make_args, expected", BAD_OUTPUTS.values(), ids=BAD_OUTPUTS.keys())
+def test_an_unusable_output_directory_exits_2_before_training(tmp_path, capsys, no_training, make_args, expected):
+    args = make_args(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"harness {args[0]}: error: ") and expected in err, err
+    assert "output directory" in err or "results directory" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_a_read_only_output_directory_exits_2_before_training(tmp_path, capsys, no_training):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    for output, expected in ((locked, "is not writable"), (locked / "new", f"{locked} is not writable")):
+        assert main(["run", *FAST, "--output", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_output_directory_without_write_permission_exits_2(tmp_path, capsys, monkeypatch, no_training):
+    """The same as the read-only directory above, for a test that runs as root (which may write anywhere)."""
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: False)
+    assert main(["run", *FAST, "--output", str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot be created: {tmp_path} is not writable (permission denied)" in err, err
+
+
+def test_a_checked_output_directory_is_not_left_behind_when_the_sweep_fails_later(tmp_path, capsys):
+    output = tmp_path / "new" / "deep"
+    assert main(["run", "--models", "mlpp", "--output", str(output)]) == 2
+    assert "did you mean: mlp" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.fixture
+def records_dir(tmp_path):
+    from harness.store import Store
+    from tests.records import make_record
+
+    store = Store(tmp_path / "res")
+    store.write(make_record())
+    return store.root
+
+
+def test_report_to_an_unusable_path_exits_2_with_one_line(tmp_path, capsys, records_dir):
+    taken = _a_file(tmp_path)
+    cases = [
+        (["-o", str(records_dir)], f"report file {records_dir} is a directory; give a file name"),
+        (["-o", str(taken / "report.txt")], f"its folder {taken} is a file, not a directory"),
+        (["-o", str(taken / "sub" / "report.txt")], f"cannot be created: {taken} is a file, not a directory"),
+        (["--plots", str(taken)], f"plots directory {taken} is a file, not a directory"),
+        (["--plots", str(taken / "figures")], f"cannot be created: {taken} is a file, not a directory"),
+    ]
+    for options, expected in cases:
+        assert main(["report", str(records_dir), *options]) == 2, options
+        captured = capsys.readouterr()
+        assert captured.err.startswith("harness report: error: ") and expected in captured.err, captured.err
+        assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+    assert taken.read_text() == "not a directory\n"
+
+
+def test_report_into_a_new_folder_still_works(tmp_path, capsys, records_dir):
+    target = tmp_path / "out" / "report.md"
+    assert main(["report", str(records_dir), "-o", str(target), "--format", "github"]) == 0
+    assert "mlp" in target.read_text()
+
+
+# ---------------------------------------------------------------------------
+# Blocking plugins: a block that matches nothing, a name a block hides
+# ---------------------------------------------------------------------------
+
+
+def test_a_block_that_matches_no_plugin_is_warned_about(capsys):
+    assert main(["list", "optimizers", "-p", "no:harness_optm"]) == 0
+    captured = capsys.readouterr()
+    assert "sgd" in captured.out  # nothing was blocked
+    warning = "warning: -p no:harness_optm matched no plugin (did you mean: harness_optim"
+    assert captured.err.startswith(warning) and "(plugins: harness_dense, " in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+    assert main(["list", "optimizers", "-p", "no:harness_optim"]) == 0
+    assert "matched no plugin" not in capsys.readouterr().err
+
+
+def test_asking_for_a_name_of_a_blocked_plugin_says_it_is_blocked(capsys, no_training):
+    assert main(["run", "-m", "logreg", "-o", "adam", "-p", "no:harness_optim"]) == 2
+    err = capsys.readouterr().err
+    expected = "optimizer 'adam' is provided by plugin 'harness_optim', which is blocked (-p no:harness_optim)"
+    assert err.strip() == f"harness run: error: {expected}"
+
+
+@pytest.mark.parametrize("trouble", ["blocked", "unsaved"])
+def test_a_record_not_stored_or_a_cell_left_unread_makes_the_run_exit_1(monkeypatch, capsys, trouble):
+    """Every run ended ok, but one record could not be written (kept elsewhere) or one cell's file could not be read."""
+    import harness.api
+    from harness.sweep import SweepResult
+    from tests.records import make_record
+
+    def finished(*args, **kwargs):
+        return SweepResult(Path("res"), [make_record()], **{trouble: ["res/runs/x.json"]})
+
+    monkeypatch.setattr(harness.api, "run", finished)
+    assert main(["run", *FAST]) == 1

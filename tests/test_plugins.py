@@ -7,6 +7,7 @@ with no-op builds (see ``plugin_factory``).
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 import textwrap
@@ -72,13 +73,13 @@ def test_builtins_come_from_entry_points():
         info = infos[name]
         assert info.available and info.error is None
         assert info.source == "entry point"
-        assert info.dist == "harness"
-        assert info.version == metadata.version("harness")
+        assert info.dist == "harness-dl"
+        assert info.version == metadata.version("harness-dl")
         assert info.hooks == hooks
         assert info.location and Path(info.location).exists()
         listed = info.as_dict()
-        assert listed["distribution"] == "harness" and listed["hooks"] == list(hooks) and listed["available"]
-    assert registry.plugins.versions()["harness_dense"] == metadata.version("harness")
+        assert listed["distribution"] == "harness-dl" and listed["hooks"] == list(hooks) and listed["available"]
+    assert registry.plugins.versions()["harness_dense"] == metadata.version("harness-dl")
     assert registry.plugins.unavailable() == []
 
 
@@ -326,13 +327,45 @@ def test_blocking_a_builtin_removes_its_names():
     registry = registry_for(blocked=["harness_optim"])
     assert registry.names("optimizer") == []
     for name in ("sgd", "adam"):
-        with pytest.raises(UnknownNameError, match=f"unknown optimizer '{name}'"):
+        blocked = f"optimizer '{name}' is provided by plugin 'harness_optim', which is blocked (-p no:harness_optim)"
+        with pytest.raises(UnknownNameError, match=re.escape(blocked)):
             registry.get("optimizer", name)
     assert "harness_optim" not in [info.name for info in registry.plugins.available()]
     assert registry.plugins.pm.is_blocked("harness_optim")
     assert registry.get("model", "mlp").plugin == "harness_dense"  # the others are untouched
 
     assert registry_for().get("optimizer", "sgd").plugin == "harness_optim"  # each load starts fresh
+
+
+def test_a_block_that_matches_nothing_is_known(tmp_path):
+    path = write_plugin(tmp_path, "extra_models", models=["extra"])
+    registry = registry_for(paths=[path], blocked=["harness_optm", "harness_dense", "extra_models", "nope"])
+    assert registry.plugins.unmatched_blocks() == ["harness_optm", "nope"]
+    names = registry.plugins.plugin_names()
+    assert {"harness_dense", "extra_models", "harness_optim"} <= set(names)  # blocked plugins are names too
+    assert registry_for().plugins.unmatched_blocks() == []
+
+
+def test_a_name_a_blocked_plugin_provides_says_so(tmp_path):
+    path = write_plugin(tmp_path, "lion_plugin", optimizers=["lion", "lamb"])
+    registry = registry_for(paths=[path], blocked=["lion_plugin"])
+    assert "lion_plugin" not in registry.plugins.infos
+    with pytest.raises(UnknownNameError) as raised:
+        registry.get("optimizer", "lion")
+    blocked = "provided by plugin 'lion_plugin', which is blocked (-p no:lion_plugin)"
+    assert str(raised.value) == f"optimizer 'lion' is {blocked}"
+    with pytest.raises(UnknownNameError, match=re.escape(f"no optimizer matches 'l*': lamb, lion are {blocked}")):
+        registry.select("optimizer", "l*")
+    with pytest.raises(UnknownNameError, match="unknown optimizer 'lionn'"):
+        registry.get("optimizer", "lionn")  # not what the blocked plugin provides: the usual error
+    assert registry.names("optimizer") == registry_for().names("optimizer")  # still blocked: nothing was registered
+
+
+def test_a_blocked_plugin_that_breaks_does_not_break_the_error(tmp_path):
+    path = write_module(tmp_path / "exits.py", "import sys\nsys.exit(3)\n")
+    registry = registry_for(paths=[path], blocked=["exits"])
+    with pytest.raises(UnknownNameError, match="unknown model 'nothing_here'"):
+        registry.get("model", "nothing_here")
 
 
 def test_unknown_name_suggests_close_matches():

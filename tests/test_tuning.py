@@ -127,3 +127,20 @@ def test_bad_tune_options_exit_2(args, message, capsys):
         status = exit.code
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_folders_a_tuning_writes_are_checked_before_the_search(tmp_path, registry, monkeypatch):
+    import harness.tuning
+    from harness.errors import ConfigError
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the search started before the output folders were checked")
+
+    monkeypatch.setattr(harness.tuning, "run_configs", trained)
+    (tmp_path / "search").write_text("in the way")
+    with pytest.raises(ConfigError, match=f"^output directory {tmp_path / 'search'} is a file, not a directory$"):
+        tune(output=tmp_path, registry=registry, optimizers="sgd", **TINY)
+    (tmp_path / "search").unlink()
+    (tmp_path / "tuning.json").mkdir()
+    with pytest.raises(ConfigError, match="tuning.json is a directory"):
+        tune(output=tmp_path, registry=registry, optimizers="sgd", **TINY)
