@@ -24,6 +24,15 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def harness_version() -> str | None:
+    """The installed version of the harness itself, under its distribution name (``harness.DISTRIBUTION``).
+
+    Read from the package, which Python imports before any of its modules, not imported here: the facade's
+    lazy entry points would put all of the harness above this module in its import graph.
+    """
+    return _version(sys.modules[__package__].DISTRIBUTION)
+
+
 @functools.cache
 def git_state(cwd: str | None = None) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the git workspace around ``cwd``; (None, None) outside one."""
@@ -39,6 +48,13 @@ def git_state(cwd: str | None = None) -> tuple[str | None, bool | None]:
         return head.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 @functools.cache
@@ -61,7 +77,7 @@ def static_provenance() -> dict:
         "torch": _version("torch"),
         "lightning": _version("pytorch-lightning") or _version("lightning"),
         "torchmetrics": _version("torchmetrics"),
-        "harness": _version("harness"),
+        "harness": harness_version(),
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "executable": sys.executable,
@@ -70,11 +86,15 @@ def static_provenance() -> dict:
     }
 
 
-def run_provenance(plugins, config, started, *, device=None, accelerator=None, threads=None, pid=None) -> dict:
+def run_provenance(
+    plugins, config, started, *, device=None, accelerator=None, threads=None, threads_from=None, pid=None
+) -> dict:
     """The provenance of one run: the process's static part plus where, when and by which process it ran.
 
-    ``device`` is :func:`harness.train.devices.device_name`'s text; ``pid`` defaults to this process,
-    so records show which worker ran them.
+    ``device`` is :func:`harness.train.devices.device_name`'s text; ``threads`` the CPU threads the
+    run's process trained with and ``threads_from`` why that many (``option``, ``OMP_NUM_THREADS`` or
+    ``cores/workers``; None where nobody chose); ``pid`` defaults to this process, so records show
+    which worker ran them.
     """
     from datetime import datetime, timezone
 
@@ -84,6 +104,7 @@ def run_provenance(plugins, config, started, *, device=None, accelerator=None, t
         "device": device,
         "accelerator": accelerator,
         "threads": threads,
+        "threads_from": threads_from,
         "pid": os.getpid() if pid is None else pid,
         "precision": config.precision,
         "seed": config.seed,

@@ -145,6 +145,15 @@ def prepare(origin, threads: int, on_loaded: Callable | None = None):
     return registry
 
 
+def tell_parent(conn, message) -> bool:
+    """Send ``message`` up the pipe; False when the parent is gone (killed): the child then just leaves, quietly."""
+    try:
+        conn.send(message)
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        return False
+    return True
+
+
 def leave() -> None:
     """End a child whose work is done, skipping the interpreter's teardown of torch (about a second)."""
     sys.stdout.flush()

@@ -21,6 +21,7 @@ def make_launcher(
     timeout: float | None = None,
     address: str | None = None,
     runs=(),
+    threads: int | None = None,
 ) -> Launcher:
     """The launcher called ``name`` for ``runs``; a ConfigError before any work when they cannot go together.
 
@@ -28,6 +29,9 @@ def make_launcher(
     over several devices (``devices`` other than 1) start a process per
     device themselves (:mod:`harness.launch.ranks`) and use every device the
     machine shows, so they train one at a time, in this process or one worker.
+    ``threads`` is each worker's CPU thread count (None: ``OMP_NUM_THREADS``
+    when the user set it, else an even share of the cores; see
+    :func:`harness.launch.machine.threads_per_worker`).
     """
     if name not in LAUNCHERS:
         raise ConfigError(f"unknown launcher {name!r}; allowed: {', '.join(LAUNCHERS)}")
@@ -35,6 +39,8 @@ def make_launcher(
         raise ConfigError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a whole number of at least 1, not {threads!r}")
     if address is not None and name != "ray":
         raise ConfigError(f"an address names a Ray cluster: it needs the ray launcher, not the {name} one")
     spread = sorted({str(config.devices) for config in runs if str(config.devices) != "1"})
@@ -56,11 +62,11 @@ def make_launcher(
                 "timeout: the inline launcher trains in this process, which cannot stop a run midway and go on; "
                 "a time limit needs the local launcher"
             )
-        return InlineLauncher(registry, suite)
+        return InlineLauncher(registry, suite, threads)
     if name == "ray":
         if timeout is not None:
             raise ConfigError("timeout: a per-run time limit needs the local launcher (the ray one has none)")
         from harness.launch.ray_actors import RayLauncher  # Ray is imported only when it is chosen
 
-        return RayLauncher(registry, suite, jobs, address)
-    return LocalLauncher(registry, suite, jobs, timeout)
+        return RayLauncher(registry, suite, jobs, address, threads)
+    return LocalLauncher(registry, suite, jobs, timeout, threads)

@@ -25,13 +25,13 @@ from harness import records
 from harness.errors import LaunchError, one_line
 from harness.launch import children
 from harness.launch.base import check_plugins
-from harness.launch.machine import cpu_cores, default_jobs, visible_gpus
+from harness.launch.machine import Threads, default_jobs, threads_per_worker, visible_gpus
 
 #: How long a worker past the time limit gets between SIGTERM and SIGKILL.
 TIMEOUT_GRACE_S = 2.0
 
 
-def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int) -> None:
+def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: Threads) -> None:
     """A worker's life: build the registry once, then train each config received until told to stop.
 
     Messages to the parent: ``("loaded", plugin names)`` and ``("ready", None)``
@@ -40,9 +40,11 @@ def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int)
     """
     children.become_child(parent_pid)  # Ctrl-C is the parent's to handle
     try:
-        registry = children.prepare(
-            origin, threads, on_loaded=lambda r: conn.send(("loaded", sorted(i.name for i in r.plugins.available())))
-        )
+
+        def on_loaded(registry) -> None:
+            conn.send(("loaded", sorted(info.name for info in registry.plugins.available())))
+
+        registry = children.prepare(origin, threads.count, on_loaded=on_loaded)
         from harness.launch.ranks import execute
         from harness.train.devices import whereabouts
     except BaseException as exc:
@@ -56,8 +58,10 @@ def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: int)
             config = None
         if config is None:
             break
-        conn.send(("began", whereabouts(config, threads)))
-        conn.send(("done", execute(config, registry, suite=suite)))
+        if not children.tell_parent(conn, ("began", whereabouts(config, threads.source))):
+            break
+        if not children.tell_parent(conn, ("done", execute(config, registry, suite=suite, threads=threads))):
+            break  # the sweep was killed while this run trained: its record is trained again on resume
     children.leave()
 
 
@@ -134,8 +138,17 @@ class _Pool:
     who may add runs to the source after each yield.
     """
 
-    def __init__(self, registry, suite: str | None, timeout: float | None, runs: Iterable, on_start: Callable | None):
+    def __init__(
+        self,
+        registry,
+        suite: str | None,
+        timeout: float | None,
+        runs: Iterable,
+        on_start: Callable | None,
+        threads: int | None = None,
+    ):
         self.registry = registry
+        self.asked_threads = threads  # the user's per-worker thread count, if any
         self.suite = suite
         self.timeout = timeout
         self.on_start = on_start
@@ -154,9 +167,10 @@ class _Pool:
 
         Workers are pinned to one GPU each when the first run uses one device
         (a sweep's runs share their training settings); call it after :meth:`more`.
+        Each gets :func:`~harness.launch.machine.threads_per_worker` threads.
         """
         self.count = count
-        self.threads = max(1, cpu_cores() // count)
+        self.threads = threads_per_worker(count, self.asked_threads)
         self.gpus = visible_gpus()
         self.pin = len(self.gpus) > 1 and str(self.pending[0].devices) == "1"
         self.context = multiprocessing.get_context("spawn")
@@ -164,7 +178,7 @@ class _Pool:
 
     def start(self, slot: int) -> _Worker:
         """A new worker for ``slot``, with its share of the threads (and its GPU when pinned)."""
-        environment = {"OMP_NUM_THREADS": str(self.threads)}
+        environment = {"OMP_NUM_THREADS": str(self.threads.count)}  # before the worker imports torch
         if self.pin:
             environment["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
         return _Worker(self.context, slot, environment, self.args)
@@ -288,7 +302,8 @@ class LocalLauncher:
 
     Each worker imports torch, loads the plugins and warms up once, then
     trains cell after cell. CPU threads are split evenly across workers (many
-    more threads than cores makes CPU training many times slower); with
+    more threads than cores makes CPU training many times slower) unless
+    ``threads`` or ``OMP_NUM_THREADS`` says how many each gets; with
     several GPUs, each worker sees one. A worker that dies mid-run gives that
     run a ``crashed`` record and is replaced; the sweep goes on. With a
     ``timeout``, a run still going that many seconds after it began (the
@@ -298,11 +313,19 @@ class LocalLauncher:
 
     name = "local"
 
-    def __init__(self, registry, suite: str | None = None, jobs: int | None = None, timeout: float | None = None):
+    def __init__(
+        self,
+        registry,
+        suite: str | None = None,
+        jobs: int | None = None,
+        timeout: float | None = None,
+        threads: int | None = None,
+    ):
         self.registry = registry
         self.suite = suite
         self.jobs = jobs or default_jobs()
         self.timeout = timeout
+        self.threads = threads
 
     def size(self, runs: int) -> int:
         """How many workers ``runs`` runs get: never more than there are runs."""
@@ -315,7 +338,7 @@ class LocalLauncher:
         bound that sizes the pool. Workers are pinned to one GPU each when the
         first run uses one device (a sweep's runs share their training settings).
         """
-        pool = _Pool(self.registry, self.suite, self.timeout, runs, on_start)
+        pool = _Pool(self.registry, self.suite, self.timeout, runs, on_start, self.threads)
         if not pool.more():
             return
         pool.configure(self.size(len(runs)) if hasattr(runs, "__len__") else self.jobs)

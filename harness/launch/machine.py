@@ -1,4 +1,4 @@
-"""The machine a pool runs on: its cores and GPUs, found without importing torch.
+"""The machine a pool runs on: its cores and GPUs, and how many CPU threads each worker gets, found without torch.
 
 The parent of a pool sizes it and pins its workers from these, and it never imports torch.
 """
@@ -8,13 +8,40 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
+
+from harness.provenance import cpu_cores
+
+#: Where a worker's thread count came from, as records say (provenance ``threads_from``).
+THREAD_SOURCES = ("option", "OMP_NUM_THREADS", "cores/workers")
 
 
-def cpu_cores() -> int:
-    """The cores this process may run on (its affinity mask, which containers and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+class Threads(NamedTuple):
+    """How many CPU threads each worker (or rank) trains with, and where that number came from."""
+
+    count: int
+    source: str  # one of THREAD_SOURCES
+
+
+def environment_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it is set to a positive whole number, else None (unset, empty, "4,2", "0")."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def threads_per_worker(workers: int, threads: int | None = None, cores: int | None = None) -> Threads:
+    """The CPU threads each of ``workers`` workers gets: the user's number, else an even share of the cores.
+
+    An explicit ``threads`` (``--threads``, the suite key) wins, then an
+    ``OMP_NUM_THREADS`` the user set; both are per worker, as OpenMP means them.
+    Otherwise the ``cores`` (default: those this process may use) are split
+    evenly, since many more threads than cores makes CPU training many times slower.
+    """
+    if threads is not None:
+        return Threads(threads, "option")
+    if (from_environment := environment_threads()) is not None:
+        return Threads(from_environment, "OMP_NUM_THREADS")
+    return Threads(max(1, (cpu_cores() if cores is None else cores) // max(1, workers)), "cores/workers")
 
 
 def visible_gpus() -> list[str]:

@@ -32,32 +32,41 @@ from multiprocessing.connection import wait
 from harness import records
 from harness.errors import one_line
 from harness.launch import children
+from harness.launch.machine import Threads, threads_per_worker
 
 # torch, Lightning and the runner are imported inside the functions: a rank process must rebuild its registry
 # (and ignore Ctrl-C) before it pays for them.
 
 
-def execute(config, registry, suite: str | None) -> dict:
+def execute(config, registry, suite: str | None, threads: Threads | None = None) -> dict:
     """Train ``config`` and return its record: here, or in one process per device when it has several.
 
-    What every launcher calls for a run; the rank processes call the runner itself.
+    What every launcher calls for a run; the rank processes call the runner itself. ``threads`` is
+    what the launcher gave this process (the runner records where the count came from).
     """
     from harness.train import runner
     from harness.train.sharding import needs_ranks
 
     if needs_ranks(config):
-        return run_ranks(config, registry, suite)
-    return runner.execute(config, registry, suite=suite)
+        return run_ranks(config, registry, suite, threads)
+    return runner.execute(config, registry, suite=suite, threads_from=threads.source if threads else None)
 
 
-def run_ranks(config, registry, suite: str | None) -> dict:
+def rank_threads(threads: Threads | None, world: int) -> Threads:
+    """Each rank's CPU threads: a count the user gave holds per process; a share of the cores is split among ranks."""
+    if threads is None:
+        return threads_per_worker(world)
+    if threads.source == "cores/workers":
+        return Threads(max(1, threads.count // world), threads.source)
+    return threads
+
+
+def run_ranks(config, registry, suite: str | None, threads: Threads | None = None) -> dict:
     """Train ``config`` in one process per device and return rank 0's record (a failing rank's, if one fails)."""
-    import torch
-
     from harness.train.sharding import RANK_ENV, processes
 
     world = processes(config)
-    threads = max(1, torch.get_num_threads() // world)
+    threads = rank_threads(threads, world)
     context = multiprocessing.get_context("spawn")
     started = datetime.now(timezone.utc)
     port = _free_port()
@@ -71,7 +80,7 @@ def run_ranks(config, registry, suite: str | None) -> dict:
                 "WORLD_SIZE": str(world),
                 "MASTER_ADDR": "127.0.0.1",
                 "MASTER_PORT": str(port),
-                "OMP_NUM_THREADS": str(threads),
+                "OMP_NUM_THREADS": str(threads.count),
             }
             args = (registry.plugins.origin, config, suite, os.getpid(), threads)
             ranks.append(_Rank(context, rank, environment, args))
@@ -164,7 +173,7 @@ def _stop(ranks: list[_Rank]) -> None:
     children.reap([(rank.process, rank.conn) for rank in ranks])
 
 
-def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads: int) -> None:
+def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads: Threads) -> None:
     """A rank's life: rebuild the registry, train ``config`` as this rank, send the record, exit.
 
     Messages: ``("error", why)`` if it cannot start, else ``("began",
@@ -172,7 +181,7 @@ def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads
     """
     children.become_child(parent_pid)  # Ctrl-C is for the process that started the run
     try:
-        registry = children.prepare(origin, threads)
+        registry = children.prepare(origin, threads.count)
         import torch
 
         from harness.train import runner
@@ -183,6 +192,6 @@ def _rank_main(conn, origin, config, suite: str | None, parent_pid: int, threads
     except BaseException as exc:
         conn.send(("error", one_line(exc)))
         return
-    conn.send(("began", whereabouts(config, threads)))
-    conn.send(("done", runner.execute(config, registry, suite=suite)))
+    if children.tell_parent(conn, ("began", whereabouts(config, threads.source))):
+        children.tell_parent(conn, ("done", runner.execute(config, registry, suite=suite, threads_from=threads.source)))
     children.leave()  # skip torch's teardown, and the process group's: the run is over

@@ -30,7 +30,7 @@ from harness import records
 from harness.errors import LaunchError, one_line
 from harness.launch import children
 from harness.launch.base import check_plugins
-from harness.launch.machine import cpu_cores
+from harness.launch.machine import Threads, cpu_cores, threads_per_worker
 
 INSTALL_HINT = "the ray launcher needs `pip install harness[ray]`"
 
@@ -50,8 +50,8 @@ class _Trainer:
     Its methods run in the actor's process, one at a time, in the order the driver calls them.
     """
 
-    def __init__(self, origin, suite: str | None, threads: int):
-        self.registry = children.prepare(origin, threads)
+    def __init__(self, origin, suite: str | None, threads: Threads):
+        self.registry = children.prepare(origin, threads.count)
         self.suite = suite
         self.threads = threads
 
@@ -63,12 +63,12 @@ class _Trainer:
         """Where ``config`` is about to train, so its record can say so even if this actor dies."""
         from harness.train.devices import whereabouts
 
-        return {**whereabouts(config, self.threads), "hostname": socket.gethostname()}
+        return {**whereabouts(config, self.threads.source), "hostname": socket.gethostname()}
 
     def run(self, config) -> dict:
         from harness.launch.ranks import execute
 
-        return execute(config, self.registry, suite=self.suite)
+        return execute(config, self.registry, suite=self.suite, threads=self.threads)
 
 
 class _Slot:
@@ -93,13 +93,21 @@ class RayLauncher:
     beforehand (``ray.init(...)`` in a notebook, with whatever ``runtime_env``
     it needs) is used as it is and left open. By default there is one actor per
     GPU of the cluster, else one per node; each reserves its share of the CPUs
-    and uses that many threads.
+    and uses that many threads, unless ``threads`` (or ``OMP_NUM_THREADS`` where the driver runs) says how many.
     """
 
     name = "ray"
 
-    def __init__(self, registry, suite: str | None = None, jobs: int | None = None, address: str | None = None):
+    def __init__(
+        self,
+        registry,
+        suite: str | None = None,
+        jobs: int | None = None,
+        address: str | None = None,
+        threads: int | None = None,
+    ):
         self.registry = registry
+        self.threads = threads
         self.suite = suite
         self.jobs = jobs
         self.address = address or os.environ.get("RAY_ADDRESS") or None
@@ -147,17 +155,17 @@ class RayLauncher:
         jobs = self.jobs or (int(gpus) if gpus >= 1 else nodes)
         return max(1, min(jobs, runs))
 
-    def _options(self, count: int) -> tuple[dict, int]:
-        """Each actor's resources (its share of GPUs and CPUs, spread over the nodes) and its thread count."""
+    def _options(self, count: int) -> tuple[dict, Threads]:
+        """Each actor's resources (its share of GPUs and CPUs, spread over the nodes) and its threads."""
         gpus, cpus, biggest, _ = self._cluster()
         share = min(biggest, cpus / count)  # fractional when there are more actors than CPUs: Ray allows it
-        threads = max(1, int(share))
+        threads = threads_per_worker(1, self.threads, cores=int(share))  # the share is already one actor's
         options = {
             "num_cpus": share,
             "num_gpus": min(1.0, gpus / count) if gpus else 0,
             "max_restarts": 0,  # a dead actor is replaced by the driver, which knows which run it held
             "scheduling_strategy": "SPREAD",
-            "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads)}},  # before the actor imports torch
+            "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(threads.count)}},  # before the actor imports torch
         }
         return options, threads
 

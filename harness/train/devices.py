@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 
@@ -33,12 +34,27 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {cpu_name()} ({torch.get_num_threads()} threads)"
 
 
-def whereabouts(config, threads: int) -> dict:
-    """Where this process will train ``config``, so a record can say so even if the process dies."""
-    where = {"pid": os.getpid(), "threads": threads}
+def whereabouts(config, threads_from: str | None = None) -> dict:
+    """Where this process will train ``config``, so a record can say so even if the process dies.
+
+    ``threads`` is the count torch really has; ``threads_from`` says why (see
+    :func:`harness.provenance.run_provenance`).
+    """
+    where = {"pid": os.getpid(), "threads": torch.get_num_threads(), "threads_from": threads_from}
     try:
         device = resolve_device(config.accelerator)
         where.update(device=device_name(device), accelerator=device.type)
     except Exception:  # the runner records why the device is unusable
         pass
     return where
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int):
+    """Train with ``count`` CPU threads in this process, then give the caller back its own count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

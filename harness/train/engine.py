@@ -148,7 +148,11 @@ class FabricLoop:
     # -- the run ----------------------------------------------------------
 
     def fit(self, module, make_optimizer, train, val) -> None:
-        train, val = self._prepare(train), self._prepare(val)
+        """Train ``module``, validating on ``val`` after each epoch (``val`` None: never, e.g. ``val_fraction=0``)."""
+        if val is None and self.early_stop is not None:
+            raise ValueError("early stopping watches the validation metric, and this run has no validation split")
+        train = self._prepare(train)
+        val = self._prepare(val) if val is not None else None
         self.state = state = LoopState(self.max_epochs, self.max_steps, len(train))
         optimizer, scheduler = make_optimizer(state.estimated_stepping_batches)
         _, optimizer = self.fabric.setup(module, optimizer)  # moves the module, wraps the optimizer
@@ -186,7 +190,8 @@ class FabricLoop:
                         state.should_stop = True
                         break
                 call("on_train_epoch_end")
-                self._validate(module, val)
+                if val is not None:
+                    self._validate(module, val)
                 if self.early_stop is not None and self.early_stop.should_stop(state.callback_metrics):
                     state.should_stop = True
                 if state.should_stop:

@@ -127,9 +127,18 @@ class ThroughputMeter(Callback):
         """Training time so far (all steps, warm-up included, evaluation excluded)."""
         return float(sum(self.intervals))
 
+    @property
+    def warmup(self) -> int:
+        """The steps left out of the rates: ``warmup_steps``, but never more than half of those taken."""
+        return min(self.warmup_steps, len(self.intervals) // 2)
+
+    def measured_intervals(self) -> list[float]:
+        """The step times the rates are computed from (seconds, warm-up left out)."""
+        return self.intervals[self.warmup :]
+
     def summary(self) -> dict:
-        warmup = min(self.warmup_steps, len(self.intervals) // 2)
-        measured = self.intervals[warmup:]
+        warmup = self.warmup
+        measured = self.measured_intervals()
         samples = self.samples[warmup : len(self.intervals)]
         tokens = self.tokens[warmup : len(self.intervals)]
         seconds = sum(measured)

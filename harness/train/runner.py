@@ -1,8 +1,13 @@
 """One RunConfig -> one run record, trained in this process. Lightning lives in :mod:`harness.train` and nowhere above.
 
-The runner never prints and never raises for a failing run: a run that
-raises, diverges or runs out of memory comes back as a record whose status
-and reason say so, so a sweep always goes on.
+The runner never raises for a failing run: a run that raises, diverges or
+runs out of memory comes back as a record whose status and reason say so, so
+a sweep always goes on. It prints nothing but one line for a plugin whose
+callbacks it drops (:mod:`harness.train.callbacks`).
+
+A dataset loaded without a validation split (``val_fraction=0``: its
+``val`` is None) trains without validation, and its record has none of the
+validation-only results (:data:`VALIDATION_RESULTS`): absent, not zero.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from harness.schedules import build_schedule
 from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
 from harness.train import sharding
 from harness.train.batches import TensorBatches, first_batch, make_batches
+from harness.train.callbacks import dropped_plugins, plugin_callbacks
 from harness.train.devices import device_name, resolve_device
 from harness.train.engine import EarlyStop, FabricLoop
 from harness.train.measure import (
@@ -44,6 +50,7 @@ from harness.train.measure import (
     token_counter,
     training_flops,
 )
+from harness.train.noise import TimingWatch
 from harness.train.tasks import wrap
 
 _DATA_CACHE: dict[tuple, DatasetSplits] = {}
@@ -57,6 +64,16 @@ QUIET_TRAINER = {
     "enable_model_summary": False,
     "num_sanity_val_steps": 0,
 }
+
+#: The results only a run with a validation split has; a run without one (``val_fraction=0``) lacks them.
+VALIDATION_RESULTS = (
+    "val_curve",
+    "best_val_metric",
+    "best_val_epoch",
+    "time_to_target_s",
+    "epoch_to_target",
+    "eval_time_s",
+)
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -137,11 +154,12 @@ def _free_device_memory(device: torch.device | None) -> None:
         torch.cuda.empty_cache()
 
 
-def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
+def execute(config: RunConfig, registry, suite: str | None = None, threads_from: str | None = None) -> dict:
     """Train and test one cell of the grid in this process (or as one rank of it); return its record.
 
     Never raises for a bad run. A run over several devices is started by
     :func:`harness.launch.ranks.execute`, whose rank processes each come here.
+    ``threads_from`` is where the launcher took this process's thread count from, for the record.
     """
     started = datetime.now(timezone.utc)
     wall_start = time.perf_counter()
@@ -169,8 +187,11 @@ def execute(config: RunConfig, registry, suite: str | None = None) -> dict:
         started,
         device=device_name(device) if device is not None else None,
         accelerator=device.type if device is not None else None,
-        threads=torch.get_num_threads(),
+        threads=torch.get_num_threads(),  # the count torch really trains with, whoever set it
+        threads_from=threads_from,
     )
+    if dropped := dropped_plugins(registry):
+        record["provenance"]["dropped_plugins"] = dropped
     return record
 
 
@@ -184,6 +205,11 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
     model_entry, dataset_entry, optimizer_entry = _entries(config, registry, record)
     data = load_dataset(dataset_entry, config.dataset_params)
     info = data.info
+    if data.val is None and (config.early_stopping or config.target is not None):
+        raise ValueError(
+            f"dataset {config.dataset} has no validation split (val_fraction=0): early stopping and a target "
+            "are judged on it"
+        )
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
     memory = MemoryMeter(device)
@@ -192,10 +218,13 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
     record.update(task=info.task, metric=metric, metric_mode=mode, synthetic=info.synthetic)
     results["params"], results["trainable_params"] = count_parameters(module)
 
-    watch = _Watch.attach(config, registry, device, info, metric, mode)
+    watch = _Watch.attach(config, registry, device, info, metric, mode, validated=data.val is not None)
     flops_per_step = _count_flops(module, data.train, config.batch_size, device)
     plan = _make_plan(config, device, data, module, optimizer_entry, watch.callbacks, metric, mode)
+    timing = TimingWatch(device.type, torch.get_num_threads())
+    timing.start()
     test = _fit(plan, own_module, results)
+    results["timing"] = timing.stop(watch.meter.measured_intervals())
 
     results.update(memory.stop())
     watch.summarize(results)
@@ -249,27 +278,36 @@ class _Watch:
     """The callbacks that measure a run while it trains (then any a plugin adds), and what they found."""
 
     meter: ThroughputMeter
-    curve: ValidationCurve
+    curve: ValidationCurve | None  # None: the run has no validation split
     losses: LossWatch
     callbacks: list
 
     @classmethod
-    def attach(cls, config: RunConfig, registry, device: torch.device, info: DatasetInfo, metric: str, mode: str):
+    def attach(
+        cls,
+        config: RunConfig,
+        registry,
+        device: torch.device,
+        info: DatasetInfo,
+        metric: str,
+        mode: str,
+        validated: bool,
+    ):
         """The harness's measuring callbacks first, then the plugins' (``harness_run_callbacks``), in that order."""
         meter = ThroughputMeter(config.warmup_steps, device, token_counter(info))
-        curve = ValidationCurve(metric, mode, meter, config.target)
+        curve = ValidationCurve(metric, mode, meter, config.target) if validated else None
         losses = LossWatch()
-        callbacks = [meter, curve, losses]
-        for extra in registry.plugins.pm.hook.harness_run_callbacks(config=config):
-            callbacks.extend(extra or [])
+        callbacks = [meter, *([curve] if curve is not None else []), losses]
+        callbacks.extend(plugin_callbacks(registry, config))
         return cls(meter, curve, losses, callbacks)
 
     def summarize(self, results: dict) -> None:
-        """Speed, the validation curve and the training losses, into ``results``."""
+        """Speed, the validation curve (where there is one) and the training losses, into ``results``."""
         results.update(self.meter.summary())
-        results.update(self.curve.summary())
         results["train_losses"] = self.losses.epoch_losses
-        results["eval_time_s"] = self.meter.eval_time_s
+        if self.curve is not None:
+            results.update(self.curve.summary())
+            results["eval_time_s"] = self.meter.eval_time_s
 
 
 def _make_plan(
@@ -301,7 +339,7 @@ def _make_plan(
         make_optimizer=make_optimizer,
         callbacks=callbacks,
         train=batches(data.train, True),
-        val=batches(data.val, False),
+        val=batches(data.val, False) if data.val is not None else None,
         test=batches(data.test, False),
         train_split=data.train,
         device=device,
@@ -333,7 +371,7 @@ class _Plan:
     make_optimizer: Callable
     callbacks: list
     train: Iterable
-    val: Iterable
+    val: Iterable | None  # None: no validation split, no validation
     test: Iterable
     train_split: object
     device: torch.device
@@ -393,6 +431,7 @@ def _fit_with_trainer(plan: _Plan, results: dict) -> Callable[[], dict]:
         deterministic=plan.deterministic,
         callbacks=callbacks,
         **QUIET_TRAINER,
+        **({"limit_val_batches": 0} if plan.val is None else {}),  # even a module with its own val_dataloader
     )
     with _lightning_quietly(trainer):
         trainer.fit(module, train_dataloaders=plan.train, val_dataloaders=plan.val)

@@ -15,7 +15,7 @@ from harness.api import load_registry
 from harness.cli import main
 from harness.errors import ConfigError, LaunchError
 from harness.launch.children import death
-from harness.launch.machine import cpu_cores, default_jobs, visible_gpus
+from harness.launch.machine import default_jobs, threads_per_worker, visible_gpus
 from harness.store import Store
 from tests import FIXTURES
 from tests.plugin_factory import write_plugin
@@ -91,8 +91,9 @@ def test_runs_train_in_two_worker_processes_that_are_reused(pooled):
 
 def test_cpu_threads_are_split_across_workers(pooled):
     _, result = pooled
-    threads = max(1, cpu_cores() // 2)
+    threads, source = threads_per_worker(2)  # an even share of the cores, unless the user set OMP_NUM_THREADS
     assert {r["provenance"]["threads"] for r in result.records} == {threads}
+    assert {r["provenance"]["threads_from"] for r in result.records} == {source}
     assert all(r["provenance"]["device"].endswith(f"({threads} threads)") for r in result.records)
     probes = [r["reason"] for r in result.records if r["config"]["model"] == "envprobe"]
     assert all(f"OMP_NUM_THREADS={threads} " in reason for reason in probes)  # set before torch was imported

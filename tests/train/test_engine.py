@@ -222,3 +222,24 @@ def test_compile_is_refused_for_a_models_own_lightning_module(tmp_path, test_reg
     record = _run(tmp_path, test_registry, models="ownloop", max_epochs=1, compile=True)
     assert record["status"] == "failed"
     assert "compile and channels_last apply to the harness's own training loop" in record["reason"]
+
+
+def test_the_fabric_loop_trains_without_validation_but_will_not_early_stop_without_it():
+    from harness.train.engine import EarlyStop
+
+    info = DatasetInfo(task="classification", modality="tabular", input_shape=(4,), num_classes=2)
+    data = (torch.randn(32, 4), torch.randint(0, 2, (32,)))
+    module = wrap(nn.Linear(4, 2), info)
+
+    def optimizer(steps):
+        return torch.optim.SGD(module.parameters(), lr=0.1), None
+
+    meter = ThroughputMeter(0)
+    loop = FabricLoop(torch.device("cpu"), "32-true", max_epochs=2, max_steps=-1, callbacks=[meter])
+    loop.fit(module, optimizer, TensorBatches(data, 8, shuffle=True), None)
+    assert len(meter.intervals) == 2 * 4 and meter.eval_time_s == 0.0  # trained both epochs, never validated
+    stopping = FabricLoop(
+        torch.device("cpu"), "32-true", max_epochs=2, max_steps=-1, early_stop=EarlyStop("val_accuracy", "max", 1)
+    )
+    with pytest.raises(ValueError, match="no validation split"):
+        stopping.fit(module, optimizer, TensorBatches(data, 8, shuffle=True), None)

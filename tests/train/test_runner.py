@@ -64,6 +64,32 @@ def test_run_is_measured(mlp_run):
     assert 0 < results["time_to_target_s"] <= results["train_time_s"]
 
 
+def test_run_records_whether_its_timing_can_be_trusted(mlp_run):
+    _, result = mlp_run
+    record = result.records[0]
+    results, provenance = record["results"], record["provenance"]
+    timing = results["timing"]
+    fields = {
+        "load_start",
+        "load_end",
+        "cores",
+        "threads",
+        "cpu_time_s",
+        "wall_time_s",
+        "cpu_share",
+        "run_queue_wait",
+        "step_time_cv",
+    }
+    assert set(timing) == {*fields, "disturbed"}
+    assert timing["cpu_time_s"] > 0 and 0 < timing["wall_time_s"] <= results["wall_time_s"]
+    assert timing["step_time_cv"] > 0 and timing["cpu_share"] > 0
+    assert timing["cores"] >= 1 and timing["threads"] >= 1
+    assert timing["threads"] == provenance["threads"]  # the count torch trained with
+    assert all(isinstance(load, float) for load in (timing["load_start"], timing["load_end"]))
+    assert isinstance(timing["disturbed"], list) and all(isinstance(why, str) for why in timing["disturbed"])
+    assert provenance["threads_from"] in ("OMP_NUM_THREADS", "cores/workers")
+
+
 def test_record_has_provenance_and_round_trips(mlp_run):
     out, result = mlp_run
     record = result.records[0]
@@ -167,22 +193,22 @@ def test_model_with_its_own_lightning_module(tmp_path, test_registry):
     assert record["results"]["params"] == 64 * 32 + 32 + 32 * 10 + 10
 
 
-def test_lifecycle_hooks_observe_runs(tmp_path):
+def test_lifecycle_hooks_observe_runs(tmp_path, capsys):
     from harness.api import load_registry
 
     registry = load_registry(plugins=[FIXTURES / "observer.py"])
     observer = registry.plugins.pm.get_plugin("observer")
-    with pytest.warns(UserWarning, match="harness_record_written failed"):
-        result = harness.run(
-            launcher="inline",
-            output=tmp_path,
-            registry=registry,
-            models="logreg",
-            optimizers="sgd",
-            datasets="digits",
-            seeds=2,
-            max_epochs=1,
-        )
+    result = harness.run(
+        launcher="inline",
+        output=tmp_path,
+        registry=registry,
+        models="logreg",
+        optimizers="sgd",
+        datasets="digits",
+        seeds=2,
+        max_epochs=1,
+    )
+    assert "warning: plugin observer: harness_record_written failed: RuntimeError: " in capsys.readouterr().err
     assert [c.seed for c in observer.seen["configs"]] == [0, 1]  # harness_run_callbacks: once per run
     assert observer.seen["batches"] == sum(r["results"]["steps"] for r in result.records)
     assert [key for key, _ in observer.seen["written"]] == [r["key"] for r in result.records]
@@ -191,13 +217,13 @@ def test_lifecycle_hooks_observe_runs(tmp_path):
 
 
 def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, registry):
-    # lr=0 never changes the weights, so validation accuracy never improves after the first epoch
+    # lr=1e-12 leaves float32 weights as they are (lr=0 is refused), so validation accuracy never improves
     result = harness.run(
         launcher="inline",
         output=tmp_path,
         registry=registry,
         models="logreg",
-        optimizers="sgd[lr=0.0]",
+        optimizers="sgd[lr=1e-12]",
         datasets="digits",
         seeds=1,
         max_epochs=20,
