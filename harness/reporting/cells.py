@@ -52,6 +52,8 @@ SUMMARY_COLUMNS = [
     "reached_target",
     "trials",
     "device",
+    "disturbed",
+    "timing_notes",
 ]
 
 
@@ -72,6 +74,13 @@ def _status(group, n_ok: int) -> str:
     first = group.iloc[0]
     reason = first["reason"]
     return f"{first['status']}: {reason}" if not missing(reason) else str(first["status"])
+
+
+def _timing_notes(ok) -> str:
+    """The distinct reasons the ok runs gave for distrusting their timing, in the order first seen."""
+    notes = [text for text in ok["timing_notes"] if isinstance(text, str) and text]
+    reasons = (reason for text in notes for reason in text.split("; "))
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def _summary_row(group) -> dict:
@@ -111,6 +120,8 @@ def _summary_row(group) -> dict:
         "reached_target": len(reached),
         "trials": first_present(group["trials"]),
         "device": first_present(group["device"]),
+        "disturbed": sum(bool(v) for v in ok["timing_disturbed"] if not missing(v)),
+        "timing_notes": _timing_notes(ok),
     }
 
 
@@ -140,7 +151,10 @@ def summary_frame(runs):
     cells of its workload (1 is best, see :func:`cell_table`), ``failed`` the
     runs that crashed (``diverged`` apart), ``step_ms`` the median of the
     runs' median step times, ``time_to_target_s`` the mean over the runs that
-    reached the target. ``settings`` appears only when two cells share every
+    reached the target, ``disturbed`` the ok runs whose own timing said it
+    cannot be trusted (see :mod:`harness.reporting.frames`) and
+    ``timing_notes`` their distinct reasons: every table marks that cell's
+    speed columns. ``settings`` appears only when two cells share every
     label, so no two rows of a table read the same.
     """
     import pandas as pd

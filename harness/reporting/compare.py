@@ -16,6 +16,13 @@ noise of the seeds: the test of :func:`harness.reporting.stats.difference_test`
 (Welch's by default) gives p < alpha. With one run on a side only the
 threshold applies, and the row says so. A cell with ok runs in BASE and none
 in NEW is a regression too: a crash is worse than any slowdown.
+
+A speed quantity (samples/s) of a cell where either side has a run whose
+timing was disturbed (the run's own reasons: load above the cores available,
+step-time CV above 0.5, threads waiting for a core; see
+:mod:`harness.reporting.frames`) is never called a regression or an
+improvement: its verdict is :data:`DISTURBED`, its note says which side and
+why, it does not fail ``harness compare``, and the verdict line counts it.
 Nothing here imports torch.
 """
 
@@ -24,12 +31,13 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
 from harness.records import canonical, label, run_device, without_seed
+from harness.reporting.frames import timing_reasons
 from harness.reporting.stats import ALPHA, BOOTSTRAP, WELCH, Estimate, Significance, difference_test, estimate
 from harness.specs import KINDS
 
@@ -39,6 +47,11 @@ OK_RUNS = "ok runs"
 
 #: Verdicts of a :class:`Change`.
 REGRESSION, IMPROVED, NOISE, UNCHANGED, NOT_COMPARED = "regression", "improved", "within noise", "unchanged", "n/a"
+#: The verdict of a speed change that would be a regression or an improvement but whose timing was disturbed.
+DISTURBED = "timing disturbed"
+
+#: Quantities measured by the clock, hence untrustworthy when a run's timing was disturbed.
+SPEED_QUANTITIES = ("samples/s",)
 
 
 class DeviceMismatchError(HarnessError):
@@ -53,6 +66,9 @@ def compare_formats() -> list[str]:
 
 
 def check_compare_format(fmt: str) -> str:
+    from harness.reporting.formats import refuse_unsafe
+
+    refuse_unsafe(fmt)
     if fmt not in compare_formats():
         raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(compare_formats())}")
     return fmt
@@ -101,6 +117,11 @@ class Comparison:
         return [c for c in self.changes if c.verdict == REGRESSION]
 
     @property
+    def set_aside(self) -> list[Change]:
+        """Speed changes beyond the threshold not judged, because a side's timing was disturbed."""
+        return [c for c in self.changes if c.verdict == DISTURBED]
+
+    @property
     def cells(self) -> int:
         return len({c.cell for c in self.changes})
 
@@ -147,6 +168,7 @@ class Comparison:
         data = asdict(self)
         data["problems"] = [{"path": str(p), "problem": text} for p, text in self.problems]
         data["regressions"] = len(self.regressions)
+        data["set_aside"] = len(self.set_aside)
         return clean(data)
 
     def render(self, fmt: str = "simple") -> str:
@@ -190,10 +212,13 @@ class Comparison:
     def verdict_line(self) -> str:
         count = len(self.regressions)
         what = f"{count} regression{'s' if count != 1 else ''}" if count else "no regression"
-        return (
+        line = (
             f"{what} in {self.cells} matched cell{'s' if self.cells != 1 else ''} "
             f"(worse by more than {self.threshold:.0%} and, with 2+ runs a side, {self.test} p < {self.alpha:g})"
         )
+        if aside := len(self.set_aside):
+            line += f"; {aside} speed change{'s' if aside != 1 else ''} set aside: timing disturbed (see the note)"
+        return line
 
 
 def _value(change: Change, value: Estimate) -> str:
@@ -371,6 +396,7 @@ def _changes(name: str, base: _Cell, new: _Cell, threshold: float, alpha: float,
     else:
         metric_change = _not_compared(name, metric, "metric_mode unknown or differs between the sides")
     speed_change = judge("samples/s", "max", base.values("samples_per_s"), new.values("samples_per_s"))
+    speed_change = _distrust_timing(speed_change, base, new)
     kinds = {(r.get("results") or {}).get("memory_kind") for r in runs} - {None}
     if len(kinds) > 1:  # CPU RSS growth against CUDA allocation: two different numbers
         memory_change = _not_compared(name, "peak MiB", f"memory measured differently: {', '.join(sorted(kinds))}")
@@ -378,6 +404,28 @@ def _changes(name: str, base: _Cell, new: _Cell, threshold: float, alpha: float,
         quantity = f"peak MiB ({MEMORY_KINDS.get(k, k)})" if (k := next(iter(kinds), None)) else "peak MiB"
         memory_change = judge(quantity, "min", base.values("peak_memory_mb"), new.values("peak_memory_mb"))
     return [metric_change, speed_change, memory_change]
+
+
+def _disturbance(base: _Cell, new: _Cell) -> str:
+    """'NEW: 2 of 5 runs (load 3.2 > 2 cores)': which side's ok runs had disturbed timing, and why; '' if none."""
+    sides = []
+    for side, cell in (("BASE", base), ("NEW", new)):
+        reasons = [timing_reasons(record) for record in cell.ok]
+        if count := sum(1 for r in reasons if r):
+            why = "; ".join(dict.fromkeys(reason for run in reasons for reason in run))
+            sides.append(f"{side}: {count} of {len(reasons)} runs ({why})")
+    return ", ".join(sides)
+
+
+def _distrust_timing(change: Change, base: _Cell, new: _Cell) -> Change:
+    """A speed change of disturbed runs: a regression or improvement becomes :data:`DISTURBED`; the note says why."""
+    disturbance = _disturbance(base, new) if change.quantity in SPEED_QUANTITIES else ""
+    if not disturbance:
+        return change
+    if change.verdict in (REGRESSION, IMPROVED):
+        note = f"would be {change.verdict}, but timing disturbed in {disturbance}"
+        return replace(change, verdict=DISTURBED, note="; ".join(filter(None, [note, change.note])))
+    return replace(change, note="; ".join(filter(None, [change.note, f"timing disturbed in {disturbance}"])))
 
 
 def _not_compared(name: str, quantity: str, note: str) -> Change:

@@ -13,7 +13,7 @@ from harness.reporting.cells import summary_frame
 from harness.reporting.formats import BINARY_FORMATS, DOCUMENT_FORMATS, check_format
 from harness.reporting.frames import runs_export, runs_frame
 from harness.reporting.stats_tables import stats_tables
-from harness.reporting.text import text_columns
+from harness.reporting.text import text_columns, timing_footnotes
 
 
 def render(summary, fmt: str = "simple") -> str:
@@ -22,7 +22,9 @@ def render(summary, fmt: str = "simple") -> str:
 
     The metric column reads 'mean ± half-width of the 95% confidence interval'
     (a bare mean for one seed); ``seeds`` is n; ``rank`` orders the cells of a
-    workload, shown when some workload has more than one.
+    workload, shown when some workload has more than one. Speed numbers ending
+    in '!' come from a run whose timing was disturbed; a line under the table
+    says why (:mod:`harness.reporting.text`).
     """
     if check_format(fmt) in DOCUMENT_FORMATS:
         raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
@@ -30,26 +32,32 @@ def render(summary, fmt: str = "simple") -> str:
         return "no runs"
     if fmt == "csv":
         return summary.drop(columns=["cell"]).to_csv(index=False).rstrip("\n")
+    notes = timing_footnotes(summary)
     if fmt == "latex":
-        from harness.reporting.latex import render_latex
+        from harness.reporting.latex import escape, render_latex
 
-        return render_latex(summary)
+        return "\n\n".join([render_latex(summary), *(escape(line) for line in notes)])
     from tabulate import tabulate
 
     columns = text_columns(summary)
     rows = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
     headers = [header for header, _ in columns]
     # numparse off: tabulate would turn '0.900' back into '0.9'
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    return "\n".join([tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True), *notes])
 
 
 def load_records(root) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """Every record under ``root``, and ``(path, problem)`` for files that are not records; none at all is an error."""
+    """Every valid record under ``root`` (each run once), and ``(path, problem)`` for files that are not one.
+
+    None at all is an error, which names the first file that was not a record (the only warning it would get).
+    """
     from harness.store import Store
 
     records, problems = Store(root).load_all()
     if not records:
-        raise HarnessError(f"no run records under {root}")
+        first = f"{problems[0][0]}: {problems[0][1]}" if problems else ""
+        why = f" ({len(problems)} file(s) are not valid records; {first})" if problems else ""
+        raise HarnessError(f"no run records under {root}{why}")
     return records, problems
 
 

@@ -1,7 +1,16 @@
-"""Records -> one row per run: status, flattened config, scalar results, ``test_<metric>`` and provenance.
+"""Records -> one row per run: status, flattened config, scalar results, ``test_<metric>``, timing and provenance.
 
 The frame every table, figure and export starts from. pandas is imported
 inside the functions, so importing a report module stays cheap.
+
+Timing trust: a record's ``results["timing"]`` holds the load average at the
+run's start and end, its CPU time against wall time and the coefficient of
+variation of its step times, as ``timing_<name>`` columns, and ``disturbed``,
+the reasons the run judged its own timing untrustworthy (load above the cores
+available, step-time CV above 0.5, threads waiting for a core over a quarter of their ready time;
+the thresholds are the measuring side's). ``timing_disturbed`` is True when
+there is a reason, ``timing_notes`` joins them. Records from before timing was
+measured are not marked: False, and empty ``timing_*`` numbers.
 """
 
 from __future__ import annotations
@@ -65,9 +74,42 @@ RESULT_COLUMNS = (
 
 PROVENANCE_COLUMNS = ("device",)
 
+#: The measurements of ``results["timing"]``, each a ``timing_<name>`` column (see the module docstring).
+TIMING_FIELDS = (
+    "load_start",
+    "load_end",
+    "cores",
+    "threads",
+    "cpu_time_s",
+    "wall_time_s",
+    "cpu_share",
+    "run_queue_wait",
+    "step_time_cv",
+)
+
+#: The columns saying whether a run's timing can be trusted, and why not.
+TIMING_COLUMNS = (*(f"timing_{name}" for name in TIMING_FIELDS), "timing_disturbed", "timing_notes")
+
 
 #: The JSON of a cell's identity (config without seed, plus device); summary_frame reads it back.
 CELL_SETTINGS = "cell_settings"
+
+
+def timing_reasons(record: dict) -> list[str]:
+    """Why a run's timing cannot be trusted, as the run recorded it; empty when clean or not measured."""
+    timing = (record.get("results") or {}).get("timing")
+    reasons = timing.get("disturbed") if isinstance(timing, dict) else None
+    if isinstance(reasons, str):  # a hand-written record may hold one reason as a string
+        reasons = [reasons]
+    return [str(reason) for reason in reasons or () if reason]
+
+
+def _timing_columns(record: dict) -> dict:
+    timing = (record.get("results") or {}).get("timing")
+    timing = timing if isinstance(timing, dict) else {}
+    row = {f"timing_{name}": timing.get(name) if _is_scalar(timing.get(name)) else None for name in TIMING_FIELDS}
+    reasons = timing_reasons(record)
+    return {**row, "timing_disturbed": bool(reasons), "timing_notes": "; ".join(reasons)}
 
 
 def _is_scalar(value) -> bool:
@@ -112,6 +154,7 @@ def _run_row(record: dict) -> dict:
             _put(row, "results", name, value)
     for name, value in (results.get("test_metrics") or {}).items():
         row.setdefault(f"test_{name}", value)  # test_loss is already there from results
+    row.update(_timing_columns(record))
     for name, value in (record.get("provenance") or {}).items():
         if _is_scalar(value):
             _put(row, "provenance", name, value)
@@ -129,7 +172,7 @@ def runs_frame(records: list[dict]):
 
     rows = [_run_row(record) for record in records]
     expected = (*RECORD_COLUMNS[:2], CELL_SETTINGS, *RECORD_COLUMNS[2:], *CONFIG_COLUMNS, *RESULT_COLUMNS)
-    expected = (*expected, *PROVENANCE_COLUMNS)
+    expected = (*expected, *TIMING_COLUMNS, *PROVENANCE_COLUMNS)
     seen = {}  # ordered union: the expected columns first, then whatever the records brought
     for name in (*expected, *(name for row in rows for name in row)):
         seen.setdefault(name, None)

@@ -6,6 +6,11 @@ forever. The page carries no script at all, and a Content-Security-Policy
 that forbids scripts, so a plugin's name or description can never run code in
 a reader's browser even if it held markup; every text is escaped on top of
 that. Never imports torch.
+
+Speed numbers ending in '!' come from a cell with a run whose timing was
+disturbed (load above the cores available, step-time CV above 0.5, threads waiting
+for a core: the run's own reasons); hovering one shows why, a note under
+the summary lists them, and the provenance table names each run's.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from datetime import datetime, timezone
 
 from harness.records import label
 from harness.reporting.cells import summary_frame
-from harness.reporting.frames import runs_frame
-from harness.reporting.text import is_number_text, text_columns
+from harness.reporting.frames import runs_frame, timing_reasons
+from harness.reporting.text import is_number_text, is_speed_header, text_columns, timing_footnotes, timing_note
 from harness.reporting.values import missing
 from harness.specs import KINDS
 
@@ -43,7 +48,7 @@ h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #
 table { border-collapse: collapse; margin: .6rem 0 1.2rem; font-size: 13px; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: .25rem .6rem; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.failed td { color: #9a1c1c; }
+tr.failed td { color: #9a1c1c; } td.disturbed { color: #8a5a00; } p.note { color: #8a5a00; font-size: 13px; }
 figure { margin: 1rem 0 2rem; } figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 13px; }
 pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; font-size: 12px; }
@@ -55,13 +60,21 @@ def _e(value) -> str:
     return "" if missing(value) else html.escape(str(value), quote=True)
 
 
-def table(headers, rows, row_classes=None, table_id: str | None = None) -> str:
-    """An escaped HTML table; cells that read as numbers are right-aligned."""
+def _td(text, title: str = "") -> str:
+    """One escaped cell: right-aligned when it reads as a number; a title marks it and says why on hover."""
+    classes = " ".join(name for name, on in (("num", is_number_text(str(text))), ("disturbed", title)) if on)
+    attributes = (f' class="{classes}"' if classes else "") + (f' title="{_e(title)}"' if title else "")
+    return f"<td{attributes}>{_e(text)}</td>"
+
+
+def table(headers, rows, row_classes=None, table_id: str | None = None, titles=None) -> str:
+    """An escaped HTML table; cells that read as numbers are right-aligned; ``titles`` (per row, per cell) hover."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
     for index, row in enumerate(rows):
         css = f' class="{_e(row_classes[index])}"' if row_classes and row_classes[index] else ""
-        cells = "".join(f'<td class="num">{_e(c)}</td>' if is_number_text(str(c)) else f"<td>{_e(c)}</td>" for c in row)
+        hovers = titles[index] if titles else [""] * len(row)
+        cells = "".join(_td(c, title) for c, title in zip(row, hovers, strict=True))
         body.append(f"<tr{css}>{cells}</tr>")
     ident = f' id="{_e(table_id)}"' if table_id else ""
     rows_html = "".join(body)
@@ -72,7 +85,11 @@ def _summary_section(summary) -> str:
     columns = text_columns(summary)
     rows = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
     classes = ["" if row["n"] else "failed" for _, row in summary.iterrows()]
-    return "<h2>Summary</h2>" + table([h for h, _ in columns], rows, classes, "summary")
+    notes = [timing_note(row) for _, row in summary.iterrows()]
+    titles = [[note if is_speed_header(h) and note else "" for h, _ in columns] for note in notes]
+    lines = timing_footnotes(summary)
+    note = f"<p class='note' id='timing-notes'>{'<br>'.join(_e(line) for line in lines)}</p>" if lines else ""
+    return "<h2>Summary</h2>" + table([h for h, _ in columns], rows, classes, "summary", titles) + note
 
 
 def _figures_section(figures) -> str:
@@ -132,8 +149,10 @@ def _provenance_section(records) -> str:
         elif commit:
             commit = commit[:12]
         values = {**provenance, "git_commit": commit}
-        rows.append([record.get("key"), *_run_cells(record), *(values.get(name) for name, _ in PROVENANCE_FIELDS)])
+        timing = "; ".join(timing_reasons(record))
+        rows.append([record.get("key"), *_run_cells(record), *(values.get(n) for n, _ in PROVENANCE_FIELDS), timing])
     headers = ["run", "model", "dataset", "optimizer", "seed", "status", *(h for _, h in PROVENANCE_FIELDS)]
+    headers.append("timing disturbed")
     plugins: dict[str, str] = {}
     for record in records:
         for name, version in ((record.get("provenance") or {}).get("plugins") or {}).items():

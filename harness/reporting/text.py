@@ -2,6 +2,13 @@
 
 One place decides how a number reads, so the terminal table, LaTeX, HTML and
 ``harness compare`` all print it the same way.
+
+Speed columns (samples/s, tokens/s, step ms, train s, seconds to target) of a
+cell with a run whose timing was disturbed end in :data:`TIMING_MARK` ('!'), and
+:func:`timing_footnotes` says below the table which runs and why: the run's own
+reasons, such as a load average above the cores available, a step-time
+coefficient of variation above 0.5, or threads that waited for a core over a
+quarter of the time they were ready to run (see :mod:`harness.reporting.frames`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,12 @@ MEMORY_KINDS = {"cpu_rss_growth": "CPU RSS growth", "cuda_max_allocated": "CUDA 
 
 
 REASON_WIDTH = 60
+
+#: Ends the speed numbers of a cell whose timing was disturbed; the footnote under the table says why.
+TIMING_MARK = "!"
+
+#: Footnote lines about disturbed timing before they become one summary line.
+MAX_TIMING_LINES = 5
 
 
 def _flatten(settings: dict) -> dict:
@@ -69,7 +82,7 @@ def format_rate(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.{_decimals(value, 3)}f}"
 
 
-NUMBER_TEXT = re.compile(r"^-?\d[\d,]*(\.\d+)?( ± \d+(\.\d+)?)?$")
+NUMBER_TEXT = re.compile(rf"^-?\d[\d,]*(\.\d+)?( ± \d+(\.\d+)?)?{re.escape(TIMING_MARK)}?$")
 
 
 def is_number_text(text: str) -> bool:
@@ -117,6 +130,57 @@ def _target_text(row) -> str:
     return text if row["reached_target"] == row["n"] else f"{text} ({row['reached_target']}/{row['n']})"
 
 
+#: Headers of the speed columns, which carry the timing mark (and ``s to <target>``).
+SPEED_HEADERS = ("samples/s", "tokens/s", "step ms", "train s")
+
+
+def is_speed_header(header: str) -> bool:
+    """Whether a column of :func:`text_columns` is a speed number, marked when timing was disturbed."""
+    return header in SPEED_HEADERS or header.startswith("s to ")
+
+
+def timing_note(row) -> str:
+    """'timing disturbed in 1 of 3 runs: <reasons>' for a summary row, or '' when its timing is clean."""
+    disturbed = row.get("disturbed")
+    if missing(disturbed) or not disturbed:
+        return ""
+    return f"timing disturbed in {int(disturbed)} of {int(row['n'])} runs: {row['timing_notes']}"
+
+
+def _marked(text):
+    """A speed column's ``text``, ending in the timing mark for a cell with a disturbed run."""
+
+    def marked(row) -> str:
+        value = text(row)
+        disturbed = row.get("disturbed")
+        number = value[:1].isdigit()  # 'not reached' is no time to distrust
+        return f"{value}{TIMING_MARK}" if number and not missing(disturbed) and disturbed else value
+
+    return marked
+
+
+def _cell_name(row) -> str:
+    parts = [_text(row.get(name)) for name in ("model", "dataset", "optimizer")]
+    if not missing(row.get("batch")):
+        parts.append(f"batch {int(row['batch'])}")
+    if row.get("settings"):
+        parts.append(str(row["settings"]))
+    return " | ".join(parts)
+
+
+def timing_footnotes(summary) -> list[str]:
+    """Lines for under a table: which cells' speed numbers carry the mark, in how many runs, and why."""
+    if "disturbed" not in summary:
+        return []
+    rows = [row for _, row in summary.iterrows() if not missing(row["disturbed"]) and row["disturbed"]]
+    if len(rows) > MAX_TIMING_LINES:
+        runs, total = sum(int(r["disturbed"]) for r in rows), sum(int(r["n"]) for r in rows)
+        reasons = "; ".join(dict.fromkeys(part for r in rows for part in str(r["timing_notes"]).split("; ")))
+        head = f"{TIMING_MARK} timing disturbed in {runs} of {total} runs of {len(rows)} cells: "
+        return [head + _shorten(reasons, 2 * REASON_WIDTH)]
+    return [f"{TIMING_MARK} {_cell_name(r)}: {_shorten(timing_note(r), 2 * REASON_WIDTH)}" for r in rows]
+
+
 def text_columns(summary) -> list[tuple[str, object]]:
     """(header, row -> text) for every column this summary needs; empty ones are left out."""
     metrics = sorted({m for m in summary["metric"] if not missing(m)})
@@ -151,17 +215,17 @@ def text_columns(summary) -> list[tuple[str, object]]:
         columns.append(("failed", lambda r: str(r["failed"])))
     if summary["diverged"].any():
         columns.append(("diverged", lambda r: str(r["diverged"])))
-    columns.append(("samples/s", lambda r: format_rate(r["samples_per_s"])))
+    columns.append(("samples/s", _marked(lambda r: format_rate(r["samples_per_s"]))))
     if summary["tokens_per_s"].notna().any():
-        columns.append(("tokens/s", lambda r: format_rate(r["tokens_per_s"])))
-    columns.append(("step ms", lambda r: fixed(r["step_ms"], 2)))
+        columns.append(("tokens/s", _marked(lambda r: format_rate(r["tokens_per_s"]))))
+    columns.append(("step ms", _marked(lambda r: fixed(r["step_ms"], 2))))
     columns.append((memory_header, lambda r: fixed(r["peak_mem_mib"], 1)))
     if per_row_kind:
         columns.append(("memory", lambda r: _memory_kind(r["memory_kind"])))
     columns.append(("params", lambda r: _integer(r["params"])))
-    columns.append(("train s", lambda r: fixed(r["train_s"], 2)))
+    columns.append(("train s", _marked(lambda r: fixed(r["train_s"], 2))))
     if targets:
-        columns.append((f"s to {targets[0]:g}" if len(targets) == 1 else "s to target", _target_text))
+        columns.append((f"s to {targets[0]:g}" if len(targets) == 1 else "s to target", _marked(_target_text)))
     return columns
 
 

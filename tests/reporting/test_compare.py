@@ -160,7 +160,9 @@ def test_device_mismatch_is_refused_unless_allowed(tmp_path, capsys):
 
 
 def test_the_same_config_on_two_devices_on_both_sides_pairs_device_by_device(tmp_path):
-    both = seeds(STEADY[:2], "rate") + seeds(STEADY[:2], "rate", device="cuda: Test GPU")
+    # one folder holds one record per config: the GPU's runs asked for their accelerator (another key)
+    gpu = seeds(STEADY[:2], "rate", device="cuda: Test GPU", config={"accelerator": "gpu"})
+    both = seeds(STEADY[:2], "rate") + gpu
     result = compare_dirs(*dirs(tmp_path, both, both))
     assert result.cells == 2 and not result.device_mismatches and not result.regressions
 
