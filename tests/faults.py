@@ -490,10 +490,13 @@ def _counted_once(folder: Path, env: dict) -> str | None:
     """``harness report --format csv`` over the results: no run may appear twice."""
     if not (folder / "res" / "runs").is_dir():
         return None
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "report", "res", "--format", "csv"], cwd=folder, env=env,
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "report", "res", "--format", "csv"], cwd=folder, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return "harness report hangs on this folder"
     if done.returncode != 0:
         return None  # a case about an unreadable folder: judged by its own check
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
