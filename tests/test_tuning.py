@@ -144,3 +144,25 @@ def test_the_folders_a_tuning_writes_are_checked_before_the_search(tmp_path, reg
     (tmp_path / "tuning.json").mkdir()
     with pytest.raises(ConfigError, match="tuning.json is a directory"):
         tune(output=tmp_path, registry=registry, optimizers="sgd", **TINY)
+
+
+def test_a_grid_of_non_finite_or_non_positive_rates_is_refused_from_python_too(tmp_path, registry):
+    from harness.errors import ConfigError
+
+    base = RunConfig(model="logreg", dataset="digits", optimizer="sgd", seed=0)
+    for bad in ([float("nan")], [0.1, float("inf")], [0.0], [-0.1]):
+        with pytest.raises(ConfigError, match="lr_grid: learning rates must be finite numbers above 0"):
+            grid_for(base, registry, bad)
+
+
+def test_a_dataset_without_validation_cannot_be_tuned(tmp_path, registry, monkeypatch):
+    import harness.tuning
+    from harness.errors import ConfigError
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the search started on a dataset without a validation split")
+
+    monkeypatch.setattr(harness.tuning, "run_configs", trained)
+    settings = {**TINY, "datasets": "digits[val_fraction=0]"}
+    with pytest.raises(ConfigError, match="keeps no validation split, and tuning chooses the learning rate"):
+        tune(output=tmp_path, registry=registry, optimizers="sgd", **settings)

@@ -35,7 +35,14 @@ def _ray_processes() -> list[psutil.Process]:
 
 def _actors() -> list[psutil.Process]:
     """The harness's actors: Ray names their processes after the class."""
-    return [p for p in _ray_processes() if "_Trainer" in p.name()]
+    found = []
+    for process in _ray_processes():
+        try:
+            if "_Trainer" in process.name():
+                found.append(process)
+        except psutil.Error:  # it ended since it was listed: exactly what the callers wait for
+            pass
+    return found
 
 
 def _until(check, timeout: float = 20.0) -> bool:
@@ -150,6 +157,17 @@ def test_plugins_an_actor_cannot_load_are_a_launch_error(cluster, tmp_path, test
     with pytest.raises(LaunchError, match="plugins test_models are available here but not in a Ray actor"):
         harness.run(output=tmp_path, registry=registry, launcher="ray", models="logreg", seeds=1, **TINY)
     assert _until(lambda: not _actors())
+
+
+def test_the_thread_option_and_omp_num_threads_reach_the_actors(cluster, tmp_path, registry, monkeypatch):
+    result = harness.run(output=tmp_path / "a", registry=registry, launcher="ray", models="logreg", seeds=1,
+                         threads=1, **TINY)  # fmt: skip
+    assert [(r["provenance"]["threads"], r["provenance"]["threads_from"]) for r in result.records] == [(1, "option")]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the driver's environment: one actor would get both CPUs otherwise
+    result = harness.run(output=tmp_path / "b", registry=registry, launcher="ray", models="logreg", seeds=1, **TINY)
+    assert [(r["provenance"]["threads"], r["provenance"]["threads_from"]) for r in result.records] == [
+        (1, "OMP_NUM_THREADS")
+    ]
 
 
 def test_an_interrupted_sweep_stops_its_actors_and_keeps_what_finished(cluster, tmp_path, registry):
