@@ -98,7 +98,9 @@ def test_ray_actors_write_the_records_an_inline_sweep_writes(swept, test_registr
     out, result, _, _ = swept
     assert [r["status"] for r in result.records] == ["ok"] * 4
     pids = {r["provenance"]["pid"] for r in result.records}
-    assert os.getpid() not in pids and len(pids) == 2  # two actors, each trained two runs
+    # two actors pull runs as they come free: on a loaded machine the first one ready may train all four tiny runs
+    # before the second has imported torch, so one or two actors, never the driver
+    assert os.getpid() not in pids and len(pids) in (1, 2)
     assert all(Store(out).read(r["key"]) == r for r in result.records)  # the driver stored them
     runs, _ = expand(resolve_suite(models="logreg,mlp", seeds=2, **TINY), test_registry)
     assert sorted(r["key"] for r in result.records) == sorted(config.key() for config in runs)
