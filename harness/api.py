@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.config import expand, grid_size, resolve_suite
+from harness.config import empty_grid, expand, grid_size, resolve_suite
 from harness.errors import ConfigError
 from harness.paths import check_output_dir, check_output_file
 from harness.registry import load_registry
@@ -64,7 +64,7 @@ def run(
     emit("grid", size=grid_size(suite, registry))
     runs, skipped = expand(suite, registry)
     if not runs:
-        raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
+        raise empty_grid(skipped)
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
     result = run_configs(

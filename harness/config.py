@@ -366,3 +366,11 @@ def expand(suite: Suite, registry) -> tuple[list[RunConfig], list[tuple[str, str
                 seen.add(run.key())
                 runs.append(run)
     return runs, skipped
+
+
+def empty_grid(skipped: list[tuple[str, str, str]]) -> ConfigError:
+    """The error for a grid with no run: with why each selected pair was skipped (a dataset's files missing, ...)."""
+    reasons = sorted({reason for _, _, reason in skipped})
+    more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
+    why = f": {'; '.join(reasons[:3])}{more}" if reasons else ""
+    return ConfigError(f"the grid is empty: no selected model can train on any selected dataset{why}")

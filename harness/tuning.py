@@ -20,7 +20,16 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from harness.config import RunConfig, Suite, expand, grid_size, has_validation, optimizer_label, resolve_suite
+from harness.config import (
+    RunConfig,
+    Suite,
+    empty_grid,
+    expand,
+    grid_size,
+    has_validation,
+    optimizer_label,
+    resolve_suite,
+)
 from harness.errors import ConfigError, HarnessError, one_line
 from harness.paths import check_output_dir, check_output_file
 from harness.records import canonical, without_seed
@@ -146,7 +155,7 @@ def tune(
     emit("grid", size=grid_size(base, registry))
     base_runs, skipped = expand(base, registry)
     if not base_runs:
-        raise ConfigError("the grid is empty: no selected model can train on any selected dataset")
+        raise empty_grid(skipped)
     _check_validation_split(base_runs)
     grids = {base.key(): grid_for(base, registry, lr_grid) for base in base_runs}
     for model, dataset, reason in skipped:

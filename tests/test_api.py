@@ -5,6 +5,8 @@ import inspect
 import subprocess
 import sys
 
+import pytest
+
 import harness
 import harness.api
 
@@ -77,3 +79,12 @@ def test_run_announces_the_grid_size_and_passes_threads_on(monkeypatch):
 
     suite = SimpleNamespace(timeout=None, oom_retry=True, threads=3)
     assert execution_options(suite) == {"timeout": None, "oom_retry": True, "threads": 3}
+
+
+def test_an_empty_grid_says_why_each_pair_was_skipped(tmp_path, monkeypatch, registry):
+    from harness.data import DATA_ROOT_ENV
+    from harness.errors import ConfigError
+
+    monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / "no-data"))  # MNIST's files are nowhere
+    with pytest.raises(ConfigError, match="the grid is empty: .*: dataset mnist is unavailable: mnist IDX files"):
+        harness.api.run(output=tmp_path / "out", registry=registry, models="mlp", datasets="mnist", optimizers="sgd")
