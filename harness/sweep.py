@@ -229,22 +229,11 @@ class Sweep:
             self._settle(smaller, retry_of=key)
 
     def _write(self, config, record: dict) -> Path | None:
-        """Write the record, trying again briefly; one that cannot be is kept elsewhere (``unsaved``), never lost.
-
-        The file it went to, or None when it could only be printed to stderr.
-        """
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                return self.store.write(record)
-            except OSError as exc:
-                error = exc
-                if attempt + 1 < WRITE_ATTEMPTS:
-                    time.sleep(WRITE_RETRY_S)
-        kept = self.store.keep(record)
-        self.unsaved.append(kept)
-        target = self.store.path_for(record["key"])
-        self.emit("unsaved", config=config, path=target, kept=kept, error=os_reason(error))
-        return None if kept == "stderr" else Path(kept)
+        """Write the record (see :func:`write_or_keep`); one kept elsewhere is listed in ``unsaved``."""
+        path, kept = write_or_keep(self.store, record, self.emit, config)
+        if kept is not None:
+            self.unsaved.append(kept)
+        return path
 
     def _collect_held(self) -> None:
         """Wait until another sweep lets go of the cells it held; reuse what it finished, queue what it did not."""
@@ -276,6 +265,24 @@ class Sweep:
         else:
             self._queue.append(config)
         return False
+
+
+def write_or_keep(store: Store, record: dict, emit, config=None) -> tuple[Path | None, str | None]:
+    """Write ``record`` under its key, trying again briefly; one that cannot be is kept elsewhere, never lost.
+
+    Returns ``(path, None)`` once written, else ``(file it was kept in or None, where it went)`` after an
+    ``unsaved`` event (:meth:`harness.store.Store.keep`: beside the results, ..., or 'stderr').
+    """
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            return store.write(record), None
+        except OSError as exc:
+            error = exc
+            if attempt + 1 < WRITE_ATTEMPTS:
+                time.sleep(WRITE_RETRY_S)
+    kept = store.keep(record)
+    emit("unsaved", config=config, path=store.path_for(record["key"]), kept=kept, error=os_reason(error))
+    return (None if kept == "stderr" else Path(kept)), kept
 
 
 class _Claiming:

@@ -35,7 +35,7 @@ from harness.paths import check_output_dir, check_output_file
 from harness.records import canonical, without_seed
 from harness.registry import load_registry
 from harness.store import Store
-from harness.sweep import DEFAULT_RESULTS, SweepResult, run_configs
+from harness.sweep import DEFAULT_RESULTS, SweepResult, run_configs, write_or_keep
 
 #: The default grid: these multiples of each optimizer's default learning rate (half-decade steps).
 DEFAULT_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -192,13 +192,10 @@ def _check_validation_split(base_runs: list[RunConfig]) -> None:
 
 
 def _write(store: Store, record: dict, emit, unsaved: list[str]) -> None:
-    """Store ``record``; one the file system refuses is kept beside the results (listed in ``unsaved``), never lost."""
-    try:
-        store.write(record)
-    except OSError as exc:
-        kept = store.keep(record)
+    """Store ``record`` as a sweep does (:func:`harness.sweep.write_or_keep`); one kept elsewhere joins ``unsaved``."""
+    _, kept = write_or_keep(store, record, emit)
+    if kept is not None:
         unsaved.append(kept)
-        emit("unsaved", config=record["config"], path=store.path_for(record["key"]), kept=kept, error=one_line(exc))
 
 
 def check_folders(output, suite: Suite) -> Path:
