@@ -10,9 +10,13 @@ pool's workers, the rank processes of a multi-device run, and Ray's actors.
 * A child exits as soon as its parent is gone, even if the parent was
   SIGKILLed mid-run, so no sweep leaves orphans behind (:func:`become_child`).
 * A child rebuilds the registry from the parent's :class:`~harness.manager.PluginOrigin`
-  (a pluggy manager cannot cross a process boundary), then pays torch's and
-  Lightning's imports once (:func:`prepare`), and skips the interpreter's
-  slow teardown of torch when it is done (:func:`leave`).
+  (a pluggy manager cannot cross a process boundary), then pays torch's
+  import and the runner's once (:func:`prepare`), and skips the interpreter's
+  slow teardown of torch when it is done (:func:`leave`). What only some runs
+  need -- Lightning with ``torch._dynamo`` and torchmetrics, scipy,
+  transformers -- is left to the runs that need it (see
+  :mod:`harness.train.lazy_lightning`), so a child is ready in about the time
+  torch takes to import.
 * A parent reaps children: a grace period, then kill (:func:`reap`).
 """
 
@@ -131,6 +135,9 @@ def prepare(origin, threads: int, on_loaded: Callable | None = None):
 
     The registry comes first: one that cannot be rebuilt fails in a second,
     not after torch's imports. ``on_loaded(registry)`` is called in between.
+    The runner imports neither Lightning nor torchmetrics (nor, through them,
+    ``torch._dynamo``, scipy or transformers): a run that needs them imports
+    them, once per process (``tests/launch/test_startup.py`` checks).
     """
     from harness.registry import Registry
 
@@ -140,7 +147,7 @@ def prepare(origin, threads: int, on_loaded: Callable | None = None):
     import torch
 
     torch.set_num_threads(threads)
-    import harness.train.runner  # noqa: F401 - torch and Lightning are imported now, not during the first run
+    import harness.train.runner  # noqa: F401 - torch and the runner are imported now, not during the first run
 
     return registry
 

@@ -1,7 +1,8 @@
 """The local pool: runs train in persistent worker processes on this machine.
 
 It exists because a sweep's fixed costs belong to a process, not to a run:
-importing torch and Lightning, loading plugins, warming up kernels. Each
+importing torch (and, in its first run, ``torch._dynamo``, which torch's
+optimizers import), loading plugins, warming up kernels, loading datasets. Each
 worker pays them once and then trains cell after cell, and several workers
 train side by side, sharing the CPU cores (or one GPU each). Workers are
 started with ``spawn``, which is safe with torch's thread pools and CUDA, and
@@ -31,7 +32,7 @@ from harness.launch.machine import Threads, default_jobs, threads_per_worker, vi
 TIMEOUT_GRACE_S = 2.0
 
 
-def _worker_main(conn, origin, suite: str | None, parent_pid: int, threads: Threads) -> None:
+def worker_main(conn, origin, suite: str | None, parent_pid: int, threads: Threads) -> None:
     """A worker's life: build the registry once, then train each config received until told to stop.
 
     Messages to the parent: ``("loaded", plugin names)`` and ``("ready", None)``
@@ -70,9 +71,7 @@ class _Worker:
 
     def __init__(self, context, slot: int, environment: dict[str, str], args: tuple):
         self.slot = slot
-        self.process, self.conn = children.start(
-            context, _worker_main, args, environment, name=f"harness-worker-{slot}"
-        )
+        self.process, self.conn = children.start(context, worker_main, args, environment, name=f"harness-worker-{slot}")
         self.ready = False  # it has loaded its plugins and torch: a death from now on is a crash, not a failed start
         self.lost = False  # a send to it failed: it is dead or dying
         self.config = None  # the run it holds
@@ -219,7 +218,7 @@ class _Pool:
             yield from self.replace(worker)
 
     def read(self, worker: _Worker) -> Iterator[tuple]:
-        """Act on each message ``worker`` has sent (see :func:`_worker_main`); a finished run is yielded."""
+        """Act on each message ``worker`` has sent (see :func:`worker_main`); a finished run is yielded."""
         for kind, payload in worker.messages():
             if kind == "error":
                 raise LaunchError(f"a worker process could not start: {payload}")

@@ -1,4 +1,4 @@
-"""The training loop for the harness's own task modules, on Lightning Fabric.
+"""The training loop for the harness's own task modules, on Lightning Fabric's terms.
 
 Why not the Lightning ``Trainer``? Measured on a 2-core CPU, a bare Trainer
 spends about 0.3 ms of Python on every training step whatever the model:
@@ -15,27 +15,40 @@ Models that bring their own ``LightningModule`` keep the Trainer (they may
 rely on any of its hooks), and so do multi-device runs, where the Trainer's
 strategies do the distribution. That is one path per kind of model.
 
+At 32-bit precision on one device -- most runs -- all Fabric would do is move
+the module to the device, so the loop does that itself and never imports
+Lightning (whose import, with ``torch._dynamo`` and torchmetrics, takes a
+pool worker longer than torch's own). Other precisions (mixed, half, double,
+Transformer Engine) take Fabric's precision plugin, imported by the run that
+asks for one (:class:`_FabricPrecision`).
+
 Callbacks written for the Trainer work here too: the loop calls the usual
-hook names (``on_train_epoch_start``, ``on_train_batch_end``,
+hook names (``on_train_start``, ``on_train_epoch_start``, ``on_train_batch_end``,
 ``on_validation_start``, ``on_validation_end``, ``on_train_epoch_end``,
-``on_train_end``) with a :class:`LoopState` in place of the trainer; it has
-the attributes such callbacks read most (``current_epoch``, ``global_step``,
-``callback_metrics``, ``should_stop``, ``sanity_checking``).
+``on_train_end``: :data:`~harness.train.lazy_lightning.HOOKS`) with a
+:class:`LoopState` in place of the trainer; it has the attributes such
+callbacks read most (``current_epoch``, ``global_step``,
+``callback_metrics``, ``should_stop``, ``sanity_checking``). The harness's
+own measuring callbacks are plain classes with those hooks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+import os
 from time import perf_counter
 
 import torch
-from lightning_fabric import Fabric
-from pytorch_lightning.callbacks import Callback
 
 from harness.train.batches import TensorBatches
+from harness.train.lazy_lightning import hooks, import_lightning
 from harness.train.measure import backward_of, side_effect_free
+
+#: The precisions at which Fabric would only move the module to its one device: the loop does that without it.
+PLAIN_PRECISIONS = ("32-true", "32")
+#: Fabric's arguments its command line (``fabric run``) may override through ``LT_<NAME>`` variables.
+_FABRIC_ENVIRONMENT = ("LT_ACCELERATOR", "LT_STRATEGY", "LT_DEVICES", "LT_NUM_NODES", "LT_PRECISION")
 
 
 class LoopState:
@@ -59,10 +72,64 @@ def planned_steps(max_epochs: int, max_steps: int, steps_per_epoch: int) -> int:
     return min(by_epochs, max_steps) if max_steps and max_steps > 0 else by_epochs
 
 
-def _hooks(callbacks, name: str) -> list[Callable]:
-    """Bound ``name`` methods of the callbacks that override it (the base class's are no-ops)."""
-    base = getattr(Callback, name)
-    return [getattr(cb, name) for cb in callbacks if getattr(type(cb), name, base) is not base]
+class _PlainPrecision:
+    """32-bit precision on one device, as Fabric's base ``Precision`` plugin has it, without importing Lightning.
+
+    Inputs stay as they are, the forward pass runs in no autocast context,
+    there is no gradient scaler, and setting up moves the module to the device
+    (Fabric's ``SingleDeviceStrategy.module_to_device``).
+    """
+
+    scaler = None
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def convert_input(self, data):
+        return data
+
+    def autocast(self):
+        return contextlib.nullcontext()
+
+    def setup(self, module, optimizer):
+        """Move ``module`` to the device; ``(optimizer to step, the plain optimizer)``."""
+        module.to(self.device)
+        return optimizer, optimizer
+
+    def backward(self, loss) -> None:
+        loss.backward()
+
+
+class _FabricPrecision:
+    """Any other precision: Lightning Fabric and its precision plugin (imported here, by the runs that need it)."""
+
+    def __init__(self, device: torch.device, precision: str):
+        fabric = import_lightning("lightning_fabric")
+        devices = [device.index] if device.type == "cuda" and device.index is not None else 1
+        self.fabric = fabric.Fabric(accelerator=device.type, devices=devices, precision=precision)
+        self.plugin = self.fabric.strategy.precision
+        self.scaler = getattr(self.plugin, "scaler", None)
+
+    def convert_input(self, data):
+        return self.plugin.convert_input(data)
+
+    def autocast(self):
+        return self.fabric.autocast()
+
+    def setup(self, module, optimizer):
+        """Convert and move ``module``; ``(Fabric's optimizer, which scales and steps, the plain optimizer)``."""
+        _, wrapped = self.fabric.setup(module, optimizer)
+        return wrapped, wrapped.optimizer
+
+    def backward(self, loss) -> None:
+        self.fabric.backward(loss)
+
+
+def precision_for(device: torch.device, precision: str):
+    """How a run at ``precision`` on ``device`` converts inputs, autocasts, sets up, scales and back-propagates."""
+    if precision in PLAIN_PRECISIONS and not any(os.environ.get(name) for name in _FABRIC_ENVIRONMENT):
+        return _PlainPrecision(device)
+    return _FabricPrecision(device, precision)
 
 
 class EarlyStop:
@@ -119,8 +186,7 @@ class FabricLoop:
         channels_last: bool = False,
         compile_batches=(),
     ):
-        devices = [device.index] if device.type == "cuda" and device.index is not None else 1
-        self.fabric = Fabric(accelerator=device.type, devices=devices, precision=precision)
+        self.precision = precision_for(device, precision)
         self.device = device
         self.max_epochs = max_epochs
         self.max_steps = max_steps
@@ -137,7 +203,7 @@ class FabricLoop:
 
     def _prepare(self, batches):
         """Device-resident tensors converted once (precision, memory format); other loaders per batch."""
-        precision = self.fabric.strategy.precision
+        precision = self.precision
         if isinstance(batches, TensorBatches):
             batches.tensors = tuple(precision.convert_input(t) for t in batches.tensors)
             if self.memory_format is not None:
@@ -155,20 +221,20 @@ class FabricLoop:
         val = self._prepare(val) if val is not None else None
         self.state = state = LoopState(self.max_epochs, self.max_steps, len(train))
         optimizer, scheduler = make_optimizer(state.estimated_stepping_batches)
-        _, optimizer = self.fabric.setup(module, optimizer)  # moves the module, wraps the optimizer
+        optimizer, raw = self.precision.setup(module, optimizer)  # moves (and converts) the module
         if self.memory_format is not None:
             module.to(memory_format=self.memory_format)
         if self.compile:
             module.net = torch.compile(module.net)
             self.compile_time_s = self._compile(module)
         self.module = module
-        batch_end = _hooks(self.callbacks, "on_train_batch_end")
+        batch_end = hooks(self.callbacks, "on_train_batch_end")
         call = self._call
         max_steps = self.max_steps if self.max_steps and self.max_steps > 0 else math.inf
-        training_step, backward, step, zero_grad = self._step_functions(module, optimizer)
+        training_step, backward, step, zero_grad = self._step_functions(module, optimizer, raw)
         # autocast per forward pass, never around the loop: autocast caches the low-precision copies of
         # the weights until its outermost context exits, so one long context would train on stale weights
-        autocast = self.fabric.autocast
+        autocast = self.precision.autocast
         with _deterministic(self.deterministic):
             call("on_train_start")
             for epoch in range(self.max_epochs):
@@ -206,30 +272,29 @@ class FabricLoop:
         one -- so no compilation lands inside a measured training step.
         """
         start = perf_counter()
-        precision = self.fabric.strategy.precision
+        precision = self.precision
         module.train()
         with side_effect_free(module, self.device):
             for batch in self.compile_batches:
                 batch = precision.convert_input(_to(batch, self.device, False, self.memory_format))
-                with self.fabric.autocast():
+                with precision.autocast():
                     loss = module.training_step(batch, 0)
                 backward_of(loss)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return perf_counter() - start
 
-    def _step_functions(self, module, optimizer):
+    def _step_functions(self, module, optimizer, raw):
         """What one training step calls, bound once.
 
         Fabric's backward and optimizer step matter when its precision plugin
         scales the loss (16-mixed); otherwise they only add ~10 us of Python
         per step around ``loss.backward()`` and ``optimizer.step()``, so the
-        loop calls those directly, exactly as a hand-written loop does.
+        loop calls those of the plain optimizer (``raw``) directly, exactly as
+        a hand-written loop does.
         """
-        precision = self.fabric.strategy.precision
-        if getattr(precision, "scaler", None) is not None:
-            return module.training_step, self.fabric.backward, optimizer.step, optimizer.zero_grad
-        raw = optimizer.optimizer
+        if self.precision.scaler is not None:
+            return module.training_step, self.precision.backward, optimizer.step, optimizer.zero_grad
         return module.training_step, torch.Tensor.backward, raw.step, raw.zero_grad
 
     def test(self, module, test) -> dict[str, float]:
@@ -246,13 +311,13 @@ class FabricLoop:
     def _evaluate(self, module, batches, stage: str) -> dict:
         module.eval()
         step = module.validation_step if stage == "val" else module.test_step
-        with torch.no_grad(), self.fabric.autocast():  # the weights hold still: one context is right here
+        with torch.no_grad(), self.precision.autocast():  # the weights hold still: one context is right here
             for batch_idx, batch in enumerate(batches):
                 step(batch, batch_idx)
         return module.stage_results(stage)
 
     def _call(self, name: str) -> None:
-        for hook in _hooks(self.callbacks, name):
+        for hook in hooks(self.callbacks, name):
             hook(self.state, self.module)
 
 
@@ -285,4 +350,4 @@ def _to(batch, device, non_blocking, memory_format):
     return batch
 
 
-__all__ = ["FabricLoop", "LoopState", "EarlyStop", "planned_steps"]
+__all__ = ["FabricLoop", "LoopState", "EarlyStop", "PLAIN_PRECISIONS", "planned_steps", "precision_for"]

@@ -10,6 +10,10 @@
 * :class:`ValidationCurve` keeps the per-epoch validation metrics, the best
   epoch and the training time at which a target was first reached.
 * :class:`LossWatch` stops a run whose training loss is no longer finite.
+
+They are plain classes with the Trainer's hook names (:data:`harness.train.lazy_lightning.HOOKS`):
+the Fabric loop calls them as they are, a ``Trainer`` through
+:func:`harness.train.lazy_lightning.lightning_callbacks`, so measuring a run imports no Lightning.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from pathlib import Path
 from time import perf_counter
 
 import torch
-from pytorch_lightning.callbacks import Callback
 
 from harness.train.batches import batch_size_of
+from harness.train.lazy_lightning import import_lightning
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -51,7 +55,7 @@ def token_counter(info) -> Callable | None:
     return lambda batch: (batch[0] != PAD_ID).sum()
 
 
-class ThroughputMeter(Callback):
+class ThroughputMeter:
     """Step intervals and samples (and tokens) per step; rates exclude the first ``warmup_steps``.
 
     In a multi-device run each rank sees its own batch; a step trains on all
@@ -236,7 +240,7 @@ class _RssSampler(threading.Thread):
         return max(self.peak_kb, self._process.memory_info().rss // 1024)
 
 
-class ValidationCurve(Callback):
+class ValidationCurve:
     """Per-epoch validation metrics, the best epoch, and time-to-target.
 
     Reads ``val_<metric>`` and ``val_loss`` from what the LightningModule
@@ -284,7 +288,7 @@ class ValidationCurve(Callback):
         }
 
 
-class LossWatch(Callback):
+class LossWatch:
     """Keeps the training losses on the device and checks them once per epoch (one sync, not one per step)."""
 
     def __init__(self):
@@ -362,12 +366,15 @@ def training_flops(module: torch.nn.Module, step: Callable[[], torch.Tensor], de
 
 
 def peak_flops(device: torch.device, precision: str) -> float | None:
-    """The device's advertised peak FLOP/s for the run's compute dtype, where Lightning knows it (GPUs)."""
+    """The device's advertised peak FLOP/s for the run's compute dtype, where Lightning knows it (GPUs).
+
+    Lightning's table is imported here, by GPU runs only: a CPU run has no peak to look up.
+    """
     if device.type != "cuda":
         return None
     import warnings
 
-    from lightning_fabric.utilities.throughput import get_available_flops
+    get_available_flops = import_lightning("lightning_fabric.utilities.throughput").get_available_flops
 
     dtype = torch.float32
     if precision.startswith("bf16"):

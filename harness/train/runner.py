@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import logging
 import re
 import signal
 import time
@@ -25,7 +24,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import pytorch_lightning as pl
 import torch
 
 from harness.config import RunConfig
@@ -39,6 +37,7 @@ from harness.train.batches import TensorBatches, first_batch, make_batches
 from harness.train.callbacks import dropped_plugins, plugin_callbacks
 from harness.train.devices import device_name, resolve_device
 from harness.train.engine import EarlyStop, FabricLoop
+from harness.train.lazy_lightning import import_lightning, is_lightning_module, lightning_callbacks, seed_everything
 from harness.train.measure import (
     LossWatch,
     MemoryMeter,
@@ -74,9 +73,6 @@ VALIDATION_RESULTS = (
     "epoch_to_target",
     "eval_time_s",
 )
-
-for _name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def load_dataset(entry, params: dict) -> DatasetSplits:
@@ -211,7 +207,7 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
             "are judged on it"
         )
 
-    pl.seed_everything(config.seed, workers=True, verbose=False)
+    seed_everything(config.seed)  # as Lightning's seed_everything(seed, workers=True) does it
     memory = MemoryMeter(device)
     memory.start()
     module, own_module, metric, mode = _build_module(model_entry, config, info)
@@ -256,19 +252,20 @@ def _entries(config: RunConfig, registry, record: dict) -> tuple:
     return entries
 
 
-def _build_module(model_entry, config: RunConfig, info: DatasetInfo) -> tuple[pl.LightningModule, bool, str, str]:
-    """The model as a LightningModule, whether it is the model's own, and the metric (and its mode) it is judged by.
+def _build_module(model_entry, config: RunConfig, info: DatasetInfo) -> tuple[torch.nn.Module, bool, str, str]:
+    """The model as a trainable module, whether it is the model's own, and the metric (and its mode) it is judged by.
 
     A model's own LightningModule may name its metric; a plain ``nn.Module`` is
-    wrapped in the harness's task module, which takes the dataset's.
+    wrapped in the harness's task module, which takes the dataset's (a
+    LightningModule only for a multi-device run, which the Trainer trains).
     """
     built = model_entry.spec.build(info, **config.model_params)
-    if isinstance(built, pl.LightningModule):
+    if is_lightning_module(built):
         metric = getattr(built, "metric", None) or info.metric or TASK_METRICS[info.task][0]
         mode = getattr(built, "mode", None) or METRIC_MODES.get(metric, "max")
         return built, True, metric, mode
     if isinstance(built, torch.nn.Module):
-        module = wrap(built, info)
+        module = wrap(built, info, lightning=str(config.devices) != "1")
         return module, False, module.metric, module.mode
     raise TypeError(f"model {config.model}: build() returned {type(built).__name__}, not a torch.nn.Module")
 
@@ -367,7 +364,7 @@ class _Plan:
     """Everything a training engine needs for one run, prepared the same way for both."""
 
     config: RunConfig
-    module: pl.LightningModule
+    module: torch.nn.Module  # a LightningModule when the Trainer trains it
     make_optimizer: Callable
     callbacks: list
     train: Iterable
@@ -415,12 +412,13 @@ def _fit_with_trainer(plan: _Plan, results: dict) -> Callable[[], dict]:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    pl = import_lightning()  # this run needs Lightning: a model's own LightningModule, or several devices
     module.configure_optimizers = configure_optimizers
-    callbacks = list(plan.callbacks)
+    callbacks = lightning_callbacks(plan.callbacks)
     if config.early_stopping:
-        from pytorch_lightning.callbacks import EarlyStopping
-
-        callbacks.append(EarlyStopping(monitor=plan.monitor, mode=plan.mode, patience=config.early_stopping))
+        callbacks.append(
+            pl.callbacks.EarlyStopping(monitor=plan.monitor, mode=plan.mode, patience=config.early_stopping)
+        )
     trainer = pl.Trainer(
         accelerator=plan.device.type,
         devices=config.devices,

@@ -1,31 +1,53 @@
-"""LightningModules that turn a plugin's plain ``nn.Module`` into a trainable task.
+"""The task modules that turn a plugin's plain ``nn.Module`` into a trainable task.
 
-Each task owns its loss and metrics (torchmetrics), so every model on a
-dataset is scored the same way. Training steps log nothing: per-step logging
-costs a device sync and about a millisecond of Python on every step. Metrics
-are computed once per validation/test epoch (:meth:`SupervisedTask.stage_results`)
-as ``val_<metric>``, ``val_loss``, ``test_<metric>`` and ``test_loss`` -- the
+Each task owns its loss and metrics, so every model on a dataset is scored
+the same way. Training steps log nothing: per-step logging costs a device
+sync and about a millisecond of Python on every step. Metrics are computed
+once per validation/test epoch (:meth:`SupervisedTask.stage_results`) as
+``val_<metric>``, ``val_loss``, ``test_<metric>`` and ``test_loss`` -- the
 names a model plugin's own LightningModule must log too if it wants its
-curves and scores recorded. The harness trains these modules in its own
-Fabric loop (:mod:`harness.train.engine`); they still work under a ``Trainer``,
-which is what multi-device runs use.
+curves and scores recorded.
+
+The modules are plain ``nn.Module``\\ s and their metrics the harness's own
+(:mod:`harness.train.metrics`, torchmetrics' definitions), so a run of the
+harness's own Fabric loop (:mod:`harness.train.engine`) imports neither
+Lightning nor torchmetrics. A multi-device run trains under a ``Trainer``:
+``wrap(..., lightning=True)`` gives it the module's ``LightningModule`` twin
+(:func:`harness.train.lazy_lightning.lightning_twin`). Seq2seq's BLEU and chrF
+still come from torchmetrics, imported by the runs that score them.
 """
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
-from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
 from harness.specs import EOS_ID, METRIC_MODES, PAD_ID, TASK_METRICS, DatasetInfo
+from harness.train.lazy_lightning import lightning_twin
+from harness.train.metrics import (
+    Accuracy,
+    ExactMatch,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    MetricSet,
+    R2Score,
+)
 
 
-class SupervisedTask(pl.LightningModule):
+def _device_of(module: torch.nn.Module) -> torch.device:
+    """Where ``module`` lives: a LightningModule knows; a plain one is where its first parameter (or buffer) is."""
+    device = getattr(module, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class SupervisedTask(torch.nn.Module):
     """Shared loop: loss on training batches; metrics + mean loss on evaluation epochs."""
 
-    def __init__(self, net: torch.nn.Module, info: DatasetInfo, metrics: MetricCollection):
+    def __init__(self, net: torch.nn.Module, info: DatasetInfo, metrics: MetricSet):
         super().__init__()
         self.net = net
         self.metric = info.metric or TASK_METRICS[info.task][0]
@@ -45,14 +67,14 @@ class SupervisedTask(pl.LightningModule):
         inputs, targets = batch
         return self.loss(self.net(inputs), targets)
 
-    def evaluate(self, metrics: MetricCollection, batch) -> torch.Tensor:
+    def evaluate(self, metrics: MetricSet, batch) -> torch.Tensor:
         """Update ``metrics`` with one batch and return its mean loss."""
         inputs, targets = batch
         outputs = self.net(inputs)
         metrics.update(outputs, targets)
         return self.loss(outputs, targets)
 
-    def _eval_step(self, stage: str, metrics: MetricCollection, batch) -> None:
+    def _eval_step(self, stage: str, metrics: MetricSet, batch) -> None:
         loss = self.evaluate(metrics, batch).detach()
         n = len(batch[1])
         self._loss_sum[stage] = self._loss_sum.get(stage, 0.0) + loss * n
@@ -61,10 +83,10 @@ class SupervisedTask(pl.LightningModule):
     def stage_results(self, stage: str) -> dict:
         """The evaluation epoch's metrics as ``{stage}_<name>``, and a fresh start for the next one."""
         metrics = self.val_metrics if stage == "val" else self.test_metrics
-        values = dict(metrics.compute())  # torchmetrics gathers every rank's state in a multi-device run
+        values = dict(metrics.compute())  # the metrics sum every rank's state in a multi-device run
         loss_sum, count = self._loss_sum.get(stage, 0.0), self._count.get(stage, 0)
         if torch.distributed.is_available() and torch.distributed.is_initialized():  # and so must the loss
-            total = torch.tensor([float(loss_sum), float(count)], device=self.device)
+            total = torch.tensor([float(loss_sum), float(count)], device=_device_of(self))
             torch.distributed.all_reduce(total)
             loss_sum, count = total[0], int(total[1])
         if count:
@@ -73,7 +95,7 @@ class SupervisedTask(pl.LightningModule):
         self._loss_sum[stage], self._count[stage] = 0.0, 0
         return values
 
-    def _eval_epoch_end(self, stage: str) -> None:
+    def _eval_epoch_end(self, stage: str) -> None:  # under a Trainer: the module is a LightningModule twin
         self.log_dict(self.stage_results(stage), on_epoch=True, on_step=False)
 
     def validation_step(self, batch, batch_idx):
@@ -93,28 +115,28 @@ class ClassificationTask(SupervisedTask):
     """Cross-entropy on logits; top-1 accuracy, and top-5 where there are more than 5 classes."""
 
     def __init__(self, net, info: DatasetInfo):
-        metrics = {"accuracy": MulticlassAccuracy(num_classes=info.num_classes, average="micro")}
+        metrics = {"accuracy": Accuracy(num_classes=info.num_classes)}
         if info.num_classes > 5:
-            metrics["top5_accuracy"] = MulticlassAccuracy(num_classes=info.num_classes, top_k=5, average="micro")
-        super().__init__(net, info, MetricCollection(metrics))
+            metrics["top5_accuracy"] = Accuracy(num_classes=info.num_classes, top_k=5)
+        super().__init__(net, info, MetricSet(metrics))
 
     def loss(self, outputs, targets):
         return F.cross_entropy(outputs, targets)
 
 
-class _Unstandardized(MetricCollection):
+class _Unstandardized(MetricSet):
     """Regression metrics reported in the target's original units."""
 
-    def __init__(self, metrics, mean: torch.Tensor, std: torch.Tensor, **kwargs):
-        super().__init__(metrics, **kwargs)
+    def __init__(self, metrics, mean: torch.Tensor, std: torch.Tensor, prefix: str = ""):
+        super().__init__(metrics, prefix=prefix)
         self._mean, self._std = mean, std
 
     def update(self, outputs, targets):
         scale = (self._std.to(outputs.device), self._mean.to(outputs.device))
         super().update(outputs * scale[0] + scale[1], targets * scale[0] + scale[1])
 
-    def clone(self, prefix=None, postfix=None):
-        copy = super().clone(prefix=prefix, postfix=postfix)
+    def clone(self, prefix=""):
+        copy = super().clone(prefix=prefix)
         copy._mean, copy._std = self._mean, self._std
         return copy
 
@@ -164,15 +186,16 @@ class Seq2SeqTask(SupervisedTask):
     def __init__(self, net, info: DatasetInfo):
         vocab = info.target_vocab_size
         metrics = {
-            "token_accuracy": MulticlassAccuracy(num_classes=vocab, average="micro", ignore_index=PAD_ID),
-            "exact_match": MulticlassExactMatch(num_classes=vocab, ignore_index=PAD_ID),
+            "token_accuracy": Accuracy(num_classes=vocab, ignore_index=PAD_ID),
+            "exact_match": ExactMatch(ignore_index=PAD_ID),
         }
-        super().__init__(net, info, MetricCollection(metrics))
+        super().__init__(net, info, MetricSet(metrics))
         self.max_length = info.max_target_length - 1  # the reference without its <bos>
         self.target_vocab = list(info.extra.get("target_vocab", []))
         self.joiner = info.extra.get("joiner", " ")
         self.text_metrics = bool(info.extra.get("text_metrics", True)) and bool(self.target_vocab)
-        if self.text_metrics:
+        if self.text_metrics:  # torchmetrics (with scipy and transformers) only for the runs that score text
+            from torchmetrics import MetricCollection
             from torchmetrics.text import BLEUScore, CHRFScore
 
             self.val_text = MetricCollection({"bleu": BLEUScore(), "chrf": CHRFScore()}, prefix="val_")
@@ -229,6 +252,7 @@ class Seq2SeqTask(SupervisedTask):
 TASK_MODULES = {"classification": ClassificationTask, "regression": RegressionTask, "seq2seq": Seq2SeqTask}
 
 
-def wrap(net, info: DatasetInfo) -> SupervisedTask:
-    """The task module for ``info.task`` around ``net``."""
-    return TASK_MODULES[info.task](net, info)
+def wrap(net, info: DatasetInfo, lightning: bool = False) -> SupervisedTask:
+    """The task module for ``info.task`` around ``net``; ``lightning``: as a LightningModule, for a ``Trainer``."""
+    task = TASK_MODULES[info.task]
+    return (lightning_twin(task) if lightning else task)(net, info)
