@@ -5,19 +5,23 @@ same device (:func:`harness.records.cell_identity`), so runs with different
 epochs, learning rates, precisions or hardware are never averaged together.
 Cells compete within a workload (:func:`cell_table`); the numbers about that
 competition come from :mod:`harness.reporting.stats`.
+
+Every aggregate is computed for all cells at once (:mod:`harness.reporting.grouped`),
+with the same numbers the one-cell definitions below give: a 100,000-run
+report has no Python loop per run, and per cell only the text work its
+settings need (:mod:`harness.reporting.workloads`).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import numbers
-import statistics
+import numpy as np
 
-from harness.records import canonical
 from harness.reporting.frames import CELL_SETTINGS
-from harness.reporting.text import differences
-from harness.reporting.values import finite_numbers, first_present, missing, natural_key
+from harness.reporting.grouped import Groups, exact_means, medians, nonempty_text, present, real_numbers, split, truthy
+from harness.reporting.samples import rank_order, segment_estimates
+from harness.reporting.text import grouped_differences
+from harness.reporting.values import missing, natural_key
+from harness.reporting.workloads import cell_keys, edited_texts, parse_settings
 
 #: Statuses that are neither a success nor a crash: counted in their own column.
 DIVERGED = "diverged"
@@ -56,90 +60,150 @@ SUMMARY_COLUMNS = [
     "timing_notes",
 ]
 
-
-def _mean(series) -> float:
-    values = finite_numbers(series)
-    return statistics.fmean(values) if values else math.nan
+#: Config fields that make a cell's model, and its optimizer (schedule included): what competes in a workload.
+MODEL_FIELDS = ("model", "model_params", "model_label")
 
 
-def _median(series) -> float:
-    values = finite_numbers(series)
-    return statistics.median(values) if values else math.nan
+OPTIMIZER_FIELDS = ("optimizer", "optimizer_params", "optimizer_label", "schedule", "schedule_params")
 
 
-def _status(group, n_ok: int) -> str:
-    """'ok' when any seed worked, else the first failure's status and reason (the table shows it)."""
-    if n_ok:
-        return "ok"
-    first = group.iloc[0]
-    reason = first["reason"]
-    return f"{first['status']}: {reason}" if not missing(reason) else str(first["status"])
+class CellRuns:
+    """A runs frame grouped into cells (in order of first appearance): its runs as recorded, and by seed.
+
+    ``by_seed`` walks each cell's runs by seed (gaps last, ties as recorded), the
+    order a cell's first label or failure is read in; ``as_recorded`` keeps the frame's.
+    """
+
+    def __init__(self, runs):
+        import pandas as pd
+
+        codes, cells = pd.factorize(runs["cell"], use_na_sentinel=False)
+        self.runs, self.cells, self.count = runs, cells.tolist(), len(cells)
+        self.as_recorded = Groups(codes, self.count)
+        self.by_seed = Groups(codes, self.count, _seed_order(runs, codes))
+        self.ok = runs["status"].eq("ok").to_numpy(dtype=bool, na_value=False)
+
+    def first_present(self, column: str, by_seed: bool = True, ok: bool = False) -> list:
+        """:func:`harness.reporting.values.first_present` of a column in every cell (of its ok runs only if ``ok``)."""
+        groups = self.by_seed if by_seed else self.as_recorded
+        series = self.runs[column]
+        mask = present(series) & self.ok if ok else present(series)
+        return groups.first(series, mask)
+
+    def numbers(self, column: str, by_seed: bool = True, finite: bool = False):
+        """The real numbers of a column over each cell's ok runs, as segments: ``(values, sizes)``."""
+        values = real_numbers(self.runs[column])
+        mask = self.ok & np.isfinite(values) if finite else self.ok
+        return (self.by_seed if by_seed else self.as_recorded).segments(values, mask)
+
+    def settings(self) -> tuple[list[str], list[dict]]:
+        """Each cell's settings: the text of its first run, and that text parsed."""
+        texts = self.first_present(CELL_SETTINGS, by_seed=False)
+        return texts, parse_settings(texts)
 
 
-def _timing_notes(ok) -> str:
-    """The distinct reasons the ok runs gave for distrusting their timing, in the order first seen."""
-    notes = [text for text in ok["timing_notes"] if isinstance(text, str) and text]
-    reasons = (reason for text in notes for reason in text.split("; "))
-    return "; ".join(dict.fromkeys(reasons))
+def _seed_order(runs, codes) -> np.ndarray:
+    """The rows by seed, gaps last, ties in frame order: within each cell, ``sort_values("seed", kind="stable")``."""
+    seeds = runs["seed"].reset_index(drop=True)
+    try:
+        return seeds.sort_values(kind="stable", na_position="last").index.to_numpy()
+    except TypeError:  # seeds no single order covers (numbers in one cell, text in another): sort cell by cell
+        order = np.argsort(codes, kind="stable")
+        pieces = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+        return np.concatenate([seeds.iloc[p].sort_values(kind="stable", na_position="last").index for p in pieces])
 
 
-def _summary_row(group) -> dict:
-    from harness.reporting.stats import estimate
+def _whole(values: list) -> list:
+    return [None if v is None else int(v) for v in values]
 
-    group = group.sort_values("seed", kind="stable", na_position="last")
-    ok = group[group["status"] == "ok"]
-    scores = estimate(finite_numbers(ok["test_metric"]))
-    params = first_present(ok["params"])
-    reached = finite_numbers(ok["time_to_target_s"])
-    batch = first_present(group["batch_size"])
+
+def _summary_columns(cells: CellRuns) -> dict:
+    """Every column of :func:`summary_frame` but ``rank``, one value per cell."""
+    runs, ok = cells.runs, cells.ok
+    scores = segment_estimates(*cells.numbers("test_metric", finite=True))
+    status = runs["status"]
+    n_ok = np.bincount(cells.as_recorded.codes[ok], minlength=cells.count)
+    reached, reached_n = cells.numbers("time_to_target_s")
+    other = ~status.isin(["ok", DIVERGED]).to_numpy(dtype=bool)
+    diverged = status.eq(DIVERGED).to_numpy(dtype=bool, na_value=False)
     return {
-        "cell": group["cell"].iloc[0],
-        "model": first_present(group["model_label"]),
-        "dataset": first_present(group["dataset_label"]),
-        "optimizer": first_present(group["optimizer_label"]),
-        "batch": int(batch) if batch is not None else None,
-        "metric": first_present(group["metric"]),
-        "metric_mode": first_present(group["metric_mode"]),
+        "cell": cells.cells,
+        "model": cells.first_present("model_label"),
+        "dataset": cells.first_present("dataset_label"),
+        "optimizer": cells.first_present("optimizer_label"),
+        "batch": _whole(cells.first_present("batch_size")),
+        "metric": cells.first_present("metric"),
+        "metric_mode": cells.first_present("metric_mode"),
         "mean": scores.mean,
         "std": scores.std,  # sample std (n-1)
         "ci95": scores.ci,  # half-width of the 95% t interval; NaN below two seeds
-        "n": len(ok),
-        "rank": None,  # filled in by summary_frame, which sees the whole workload
-        "failed": int((~group["status"].isin(["ok", DIVERGED])).sum()),
-        "diverged": int((group["status"] == DIVERGED).sum()),
-        "status": _status(group, len(ok)),
-        "samples_per_s": _mean(ok["samples_per_s"]),
-        "tokens_per_s": _mean(ok["tokens_per_s"]),
-        "step_ms": _median(ok["step_time_median_ms"]),
-        "peak_mem_mib": _mean(ok["peak_memory_mb"]),
-        "memory_kind": first_present(ok["memory_kind"]),
-        "params": int(params) if params is not None else None,
-        "train_s": _mean(ok["train_time_s"]),
-        "target": first_present(group["target"]),
-        "time_to_target_s": statistics.fmean(reached) if reached else math.nan,
-        "reached_target": len(reached),
-        "trials": first_present(group["trials"]),
-        "device": first_present(group["device"]),
-        "disturbed": sum(bool(v) for v in ok["timing_disturbed"] if not missing(v)),
-        "timing_notes": _timing_notes(ok),
+        "n": n_ok,
+        "rank": [None] * cells.count,  # filled in by summary_frame, which sees the whole workload
+        "failed": np.bincount(cells.as_recorded.codes[other], minlength=cells.count),
+        "diverged": np.bincount(cells.as_recorded.codes[diverged], minlength=cells.count),
+        "status": _statuses(cells, n_ok),
+        "samples_per_s": exact_means(*cells.numbers("samples_per_s")),
+        "tokens_per_s": exact_means(*cells.numbers("tokens_per_s")),
+        "step_ms": medians(*cells.numbers("step_time_median_ms")),
+        "peak_mem_mib": exact_means(*cells.numbers("peak_memory_mb")),
+        "memory_kind": cells.first_present("memory_kind", ok=True),
+        "params": _whole(cells.first_present("params", ok=True)),
+        "train_s": exact_means(*cells.numbers("train_time_s")),
+        "target": cells.first_present("target"),
+        "time_to_target_s": exact_means(reached, reached_n),
+        "reached_target": reached_n,
+        "trials": cells.first_present("trials"),
+        "device": cells.first_present("device"),
+        "disturbed": _disturbed(cells),
+        "timing_notes": _timing_notes(cells),
     }
 
 
-def _settings_column(summary, runs) -> list[str] | None:
+def _statuses(cells: CellRuns, n_ok: np.ndarray) -> list[str]:
+    """'ok' when any seed worked, else the first failure's status and reason (the table shows it)."""
+    runs = cells.runs
+    failed = np.flatnonzero(n_ok == 0)
+    first = np.array(cells.by_seed.first(np.arange(len(runs)), np.ones(len(runs), dtype=bool)), dtype=object)
+    rows = first[failed].astype(np.int64)
+    statuses = ["ok"] * cells.count
+    first_status, first_reason = (runs[c].to_numpy(dtype=object)[rows].tolist() for c in ("status", "reason"))
+    for code, status, reason in zip(failed.tolist(), first_status, first_reason, strict=True):
+        statuses[code] = f"{status}: {reason}" if not missing(reason) else str(status)
+    return statuses
+
+
+def _disturbed(cells: CellRuns) -> np.ndarray:
+    """How many ok runs of each cell said their timing cannot be trusted."""
+    flagged = truthy(cells.runs["timing_disturbed"]) & cells.ok
+    return np.bincount(cells.as_recorded.codes[flagged], minlength=cells.count)
+
+
+def _timing_notes(cells: CellRuns) -> list[str]:
+    """The distinct reasons each cell's ok runs gave for distrusting their timing, in the order first seen."""
+    notes = cells.runs["timing_notes"]
+    texts = notes.to_numpy(dtype=object)
+    rows, _ = cells.by_seed.select(nonempty_text(notes) & cells.ok)
+    reasons: dict[int, list[str]] = {}
+    for code, text in zip(cells.by_seed.codes[rows].tolist(), texts[rows].tolist(), strict=True):
+        reasons.setdefault(code, []).extend(text.split("; "))
+    return ["; ".join(dict.fromkeys(reasons.get(code, ()))) for code in range(cells.count)]
+
+
+def _settings_column(summary, settings: list[dict]) -> list[str] | None:
     """A ``settings`` value per row when two cells would otherwise render identically, else None."""
-    identity = dict(zip(runs["cell"], runs[CELL_SETTINGS], strict=True))
-    shown = summary[["model", "dataset", "optimizer", "batch"]].itertuples(index=False)
-    alike: dict[tuple, list[int]] = {}  # rendered labels -> row positions
-    for position, labels in enumerate(shown):
-        alike.setdefault(tuple("" if missing(v) else str(v) for v in labels), []).append(position)
-    if all(len(positions) == 1 for positions in alike.values()):
+    import pandas as pd
+
+    labels = [summary[c].astype(object) for c in ("model", "dataset", "optimizer", "batch")]
+    shown = [column.where(present(column), "").astype(str).tolist() for column in labels]  # str(v), '' for gaps
+    alike, _ = pd.factorize(pd.Series(list(zip(*shown, strict=True)), dtype=object))
+    sizes = np.bincount(alike, minlength=alike.max(initial=-1) + 1)[alike]
+    if (sizes == 1).all():
         return None
+    repeated = np.flatnonzero(sizes > 1)
     column = [""] * len(summary)
-    for positions in alike.values():
-        if len(positions) > 1:
-            texts = differences([json.loads(identity[summary["cell"].iloc[p]]) for p in positions])
-            for position, text in zip(positions, texts, strict=True):
-                column[position] = text
+    differing = grouped_differences([settings[p] for p in repeated], alike[repeated])
+    for position, text in zip(repeated.tolist(), differing, strict=True):
+        column[position] = text
     return column
 
 
@@ -159,41 +223,47 @@ def summary_frame(runs):
     """
     import pandas as pd
 
-    from harness.reporting.stats import rank_cells
-
-    rows = [_summary_row(group) for _, group in runs.groupby("cell", sort=False, dropna=False)]
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    if summary.empty:
-        return summary
-    ranks = rank_cells(cell_table(runs)).set_index("cell")["rank"]
-    summary["rank"] = summary["cell"].map(ranks)
+    if runs.empty:
+        return pd.DataFrame([], columns=SUMMARY_COLUMNS)
+    cells = CellRuns(runs)
+    summary = pd.DataFrame(_summary_columns(cells), columns=SUMMARY_COLUMNS)
+    texts, settings = cells.settings()
+    summary["rank"] = _ranks(cells, texts, settings)
     summary = summary.astype({"batch": "Int64", "params": "Int64", "rank": "Int64"})  # whole numbers or <NA>
-    settings = _settings_column(summary, runs)
-    if settings is not None:
-        summary.insert(summary.columns.get_loc("batch") + 1, "settings", settings)
-    return summary.iloc[_row_order(summary)].reset_index(drop=True)
+    column = _settings_column(summary, settings)
+    if column is not None:
+        summary.insert(summary.columns.get_loc("batch") + 1, "settings", column)
+    return summary.iloc[row_order(summary)].reset_index(drop=True)
 
 
-def _row_order(summary) -> list[int]:
-    """Rows by dataset, model, optimizer, batch size, then the settings that tell cells apart."""
+def _ranks(cells: CellRuns, texts: list[str], settings: list[dict]):
+    """Each cell's rank in its workload (:func:`harness.reporting.stats.rank_cells`'s), NaN where unranked."""
+    metrics = cells.first_present("metric", by_seed=False)
+    workloads = edited_texts(texts, settings, MODEL_FIELDS + OPTIMIZER_FIELDS, "metric", metrics)
+    means = segment_estimates(*cells.numbers("test_metric", by_seed=False, finite=True)).mean
+    ranked, ranks, _ = rank_order(workloads, cells.first_present("metric_mode", by_seed=False), means)
+    out = np.full(cells.count, np.nan)
+    out[ranked] = ranks
+    return out
+
+
+def row_order(summary) -> np.ndarray:
+    """Rows by dataset, model, optimizer, batch size, then the settings that tell cells apart (natural order)."""
     columns = [c for c in ("dataset", "model", "optimizer", "batch", "settings") if c in summary]
-    return sorted(range(len(summary)), key=lambda i: [natural_key(summary[c].iloc[i]) for c in columns])
+    return np.lexsort([natural_codes(summary[c]) for c in reversed(columns)])
 
 
-#: Config fields that make a cell's model, and its optimizer (schedule included): what competes in a workload.
-MODEL_FIELDS = ("model", "model_params", "model_label")
+def natural_codes(column) -> np.ndarray:
+    """Integers that sort a column as :func:`harness.reporting.values.natural_key` does (equal keys, equal codes)."""
+    import pandas as pd
 
-
-OPTIMIZER_FIELDS = ("optimizer", "optimizer_params", "optimizer_label", "schedule", "schedule_params")
-
-
-def _workload_key(settings: dict, metric, compete: tuple[str, ...]) -> str:
-    """Everything that must be equal for cells to be compared: the settings but the competing fields, and the metric."""
-    return canonical({**{k: v for k, v in settings.items() if k not in compete}, "metric": metric})
-
-
-def _time_or_none(status, seconds):
-    return float(seconds) if status == "ok" and isinstance(seconds, numbers.Real) and not missing(seconds) else None
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    keys = [natural_key(value) for value in uniques.tolist()]
+    ordered = sorted(range(len(keys)), key=keys.__getitem__)
+    place = np.zeros(len(keys), dtype=np.int64)
+    for rank, (previous, current) in enumerate(zip([None, *ordered], ordered, strict=False)):
+        place[current] = rank if previous is None or keys[previous] != keys[current] else place[previous]
+    return place[codes]
 
 
 def cell_table(runs):
@@ -210,28 +280,39 @@ def cell_table(runs):
     """
     import pandas as pd
 
-    rows = []
-    for cell, group in runs.groupby("cell", sort=False, dropna=False):
-        settings = json.loads(group[CELL_SETTINGS].iloc[0])
-        metric = first_present(group["metric"])
-        target = first_present(group["target"])
-        rows.append(
-            {
-                "cell": cell,
-                "settings": settings,
-                "workload": _workload_key(settings, metric, MODEL_FIELDS + OPTIMIZER_FIELDS),
-                "problem": _workload_key(settings, metric, OPTIMIZER_FIELDS),
-                "optimizer_key": canonical({k: settings.get(k) for k in OPTIMIZER_FIELDS}),
-                "model": first_present(group["model_label"]),
-                "dataset": first_present(group["dataset_label"]),
-                "optimizer": first_present(group["optimizer_label"]),
-                "mode": first_present(group["metric_mode"]),
-                "values": finite_numbers(group.loc[group["status"] == "ok", "test_metric"]),
-                "target": target,
-                "times": []
-                if target is None
-                else [_time_or_none(*pair) for pair in zip(group["status"], group["time_to_target_s"], strict=True)],
-            }
-        )
     columns = ["cell", "settings", "workload", "problem", "optimizer_key", "model", "dataset", "optimizer"]
-    return pd.DataFrame(rows, columns=[*columns, "mode", "values", "target", "times"])
+    columns = [*columns, "mode", "values", "target", "times"]
+    if runs.empty:
+        return pd.DataFrame([], columns=columns)
+    cells = CellRuns(runs)
+    texts, settings = cells.settings()
+    metrics = cells.first_present("metric", by_seed=False)
+    target = cells.first_present("target", by_seed=False)
+    values, sizes = cells.numbers("test_metric", by_seed=False)
+    competing = [(MODEL_FIELDS + OPTIMIZER_FIELDS, "metric", metrics), (OPTIMIZER_FIELDS, "metric", metrics)]
+    (workloads, problems), optimizer_keys = cell_keys(texts, settings, competing, OPTIMIZER_FIELDS)
+    table = {
+        "cell": cells.cells,
+        "settings": settings,
+        "workload": workloads,
+        "problem": problems,
+        "optimizer_key": optimizer_keys,
+        "model": cells.first_present("model_label", by_seed=False),
+        "dataset": cells.first_present("dataset_label", by_seed=False),
+        "optimizer": cells.first_present("optimizer_label", by_seed=False),
+        "mode": cells.first_present("metric_mode", by_seed=False),
+        "values": split(values.tolist(), sizes),
+        "target": target,
+        "times": _times(cells, target),
+    }
+    return pd.DataFrame(table, columns=columns)
+
+
+def _times(cells: CellRuns, target: list) -> list[list]:
+    """Each run's seconds to target (None where an ok run has no number, and for every other run); [] without
+    a target."""
+    seconds = np.where(cells.ok, real_numbers(cells.runs["time_to_target_s"], flags=True), np.nan)
+    timed = np.array([t is not None for t in target], dtype=bool)
+    rows, sizes = cells.as_recorded.select(timed[cells.as_recorded.codes])
+    per_cell = iter(split([None if t != t else t for t in seconds[rows].tolist()], sizes[timed]))
+    return [next(per_cell) if has_target else [] for has_target in timed.tolist()]

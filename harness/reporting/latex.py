@@ -9,10 +9,7 @@ such as ``mlp_regressor`` compiles. Needs ``\usepackage{booktabs}``.
 
 from __future__ import annotations
 
-import math
-
-from harness.reporting.text import is_number_text, text_columns
-from harness.reporting.values import missing
+from harness.reporting.text import is_number_text, text_table
 
 #: Table header -> (summary column, better direction) for the columns whose best is bolded.
 RANKED = {
@@ -35,10 +32,12 @@ SPECIAL = {
 }
 
 
+_TRANSLATION = str.maketrans(SPECIAL)
+
+
 def escape(text: str) -> str:
     """Plain text made safe inside a LaTeX table cell; '±' becomes math."""
-    escaped = "".join(SPECIAL.get(char, char) for char in str(text))
-    return escaped.replace("±", r"$\pm$")
+    return str(text).translate(_TRANSLATION).replace("±", r"$\pm$")
 
 
 def _ranked(header: str) -> tuple[str, str | None] | None:
@@ -52,44 +51,50 @@ def _ranked(header: str) -> tuple[str, str | None] | None:
 
 def _best_rows(summary, column: str, direction: str | None) -> set[int]:
     """Positions of the rows holding the best value of ``column`` within their dataset."""
+    import numpy as np
+    import pandas as pd
+
+    from harness.reporting.grouped import present
+
+    datasets, _ = pd.factorize(summary["dataset"], use_na_sentinel=False)
+    raw = summary[column]
+    values = np.where(present(raw), pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan), np.nan)
+    own = summary["metric_mode"].to_numpy(dtype=object) == "min"
+    minimise = np.full(len(summary), direction == "min") if direction else own
+    scores = np.where(minimise, -values, values)
+    usable = np.isfinite(values) & np.array([bool(n) for n in summary["n"]], dtype=bool)
     best: set[int] = set()
-    positions = {}
-    for position, (_, row) in enumerate(summary.iterrows()):
-        positions.setdefault(row["dataset"], []).append((position, row))
-    for rows in positions.values():
-        values = []
-        for position, row in rows:
-            value = row[column]
-            if row["n"] and not missing(value) and math.isfinite(float(value)):
-                mode = direction or ("min" if row["metric_mode"] == "min" else "max")
-                values.append((position, float(value) if mode == "max" else -float(value)))
-        if len(values) > 1:
-            top = max(v for _, v in values)
-            best.update(p for p, v in values if v == top)
+    if not usable.any():
+        return best
+    counts = np.bincount(datasets[usable], minlength=datasets.max() + 1)
+    top = np.full(len(counts), -np.inf)
+    np.maximum.at(top, datasets[usable], scores[usable])
+    chosen = usable & (counts[datasets] > 1) & (scores == top[datasets])
+    best.update(np.flatnonzero(chosen).tolist())
     return best
 
 
 def render_latex(summary, caption: str | None = None) -> str:
     """A ``tabular`` with booktabs rules, a rule between datasets, and the best of each column in bold."""
-    columns = text_columns(summary)
-    bold = {header: _best_rows(summary, *ranked) for header, _ in columns if (ranked := _ranked(header)) is not None}
-    texts = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
+    headers, columns = text_table(summary)
+    bold = {header: _best_rows(summary, *ranked) for header in headers if (ranked := _ranked(header)) is not None}
     aligns = "".join(
-        "r" if any(row[i] for row in texts) and all(is_number_text(row[i]) for row in texts if row[i]) else "l"
-        for i in range(len(columns))
+        "r" if any(column) and all(is_number_text(text) for text in column if text) else "l" for column in columns
     )
     lines = [rf"\begin{{tabular}}{{{aligns}}}", r"\toprule"]
-    lines.append(" & ".join(escape(header) for header, _ in columns) + r" \\")
+    lines.append(" & ".join(escape(header) for header in headers) + r" \\")
     lines.append(r"\midrule")
+    escaped = [[escape(text) for text in column] for column in columns]
+    marks = [bold.get(header, set()) for header in headers]
     previous = None
-    for position, (_, row) in enumerate(summary.iterrows()):
-        if previous is not None and row["dataset"] != previous:
+    for position, dataset in enumerate(summary["dataset"].tolist()):
+        if previous is not None and dataset != previous:
             lines.append(r"\midrule")
-        previous = row["dataset"]
-        cells = []
-        for (header, _), text in zip(columns, texts[position], strict=True):
-            cell = escape(text)
-            cells.append(rf"\textbf{{{cell}}}" if cell and position in bold.get(header, ()) else cell)
+        previous = dataset
+        cells = [
+            rf"\textbf{{{column[position]}}}" if column[position] and position in chosen else column[position]
+            for column, chosen in zip(escaped, marks, strict=True)
+        ]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption:

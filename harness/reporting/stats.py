@@ -1,9 +1,12 @@
 """How sure a table may be: intervals over seeds, tests between cells, ranks, optimizer profiles.
 
-Pure numpy, pandas and scipy on plain numbers, so reports and comparisons stay
-torch-free. Callers (:mod:`harness.reporting.cells`, :mod:`harness.reporting.compare`) turn
-records into what these functions take: one list of values per cell, and the
-key of the workload each cell competes in.
+Pure numpy and pandas on plain numbers, so reports and comparisons stay
+torch-free; scipy is imported only where a test needs Student's t tail
+(Welch's). Callers (:mod:`harness.reporting.cells`, :mod:`harness.reporting.compare`)
+turn records into what these functions take: one list of values per cell,
+and the key of the workload each cell competes in. Tables of many cells
+take them all at once (:mod:`harness.reporting.samples`): the same numbers,
+without a Python loop per cell.
 
 The choices, stated once so every table reads the same:
 
@@ -30,11 +33,15 @@ The choices, stated once so every table reads the same:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from harness.reporting.samples import estimates, rank_order
+from harness.reporting.student_t import t_quantiles
 
 #: Significance level for every "significantly better/worse" in the harness.
 ALPHA = 0.05
@@ -74,11 +81,13 @@ class Estimate:
     ci: float
 
 
+@functools.lru_cache(maxsize=4096)
 def t_quantile(probability: float, df: float) -> float:
-    """The ``probability`` quantile of Student's t distribution with ``df`` degrees of freedom."""
-    from scipy.stats import t
+    """The ``probability`` quantile of Student's t distribution with ``df`` degrees of freedom (no scipy needed).
 
-    return float(t.ppf(probability, df))
+    Remembered: a comparison asks for the same few (0.975, n-1) pairs over and over, 170,000 times at 100,000 runs.
+    """
+    return float(t_quantiles(probability, df))
 
 
 def ci_half_width(std: float, n: int, confidence: float = CONFIDENCE) -> float:
@@ -126,7 +135,7 @@ class Significance:
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of Welch's t-test (unequal variances, Welch-Satterthwaite degrees of freedom)."""
-    from scipy.stats import t
+    from scipy.special import stdtr  # Student's t CDF: scipy.stats.t.sf(x, df) is stdtr(df, -x)
 
     a, b = finite(a), finite(b)
     if min(len(a), len(b)) < 2:
@@ -136,7 +145,7 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
         return 1.0 if a.mean() == b.mean() else 0.0
     statistic = (a.mean() - b.mean()) / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return float(min(1.0, 2 * t.sf(abs(statistic), df)))
+    return float(min(1.0, 2 * stdtr(df, -abs(statistic))))
 
 
 def bootstrap_p(
@@ -185,6 +194,70 @@ def better_first(means: Sequence[float], mode: str | None) -> list[int]:
 # ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Tests:
+    """Many :class:`Significance` at once: each pair's test (``welch``, ``bootstrap``, ``none``), p-value and note."""
+
+    method: list[str]
+    p_value: np.ndarray
+    note: list[str]
+
+    def tested(self) -> np.ndarray:
+        return np.array([method != UNTESTED for method in self.method], dtype=bool)
+
+    def significant(self, alpha: float = ALPHA) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return self.tested() & (self.p_value < alpha)
+
+
+def tests_against(values: Sequence, scores, firsts: np.ndarray, seconds: np.ndarray, method: str = WELCH) -> Tests:
+    """:func:`difference_test` of ``values[firsts[i]]`` against ``values[seconds[i]]`` for every pair at once.
+
+    ``scores`` are the samples' :func:`harness.reporting.samples.estimates`; Welch's p-values take one
+    vectorised t tail, and are the numbers :func:`welch_p` gives pair by pair.
+    """
+    n_a, n_b = scores.n[firsts], scores.n[seconds]
+    few = np.minimum(n_a, n_b) < MIN_TEST_N
+    methods = np.where(few, UNTESTED, method).tolist()
+    notes = [""] * len(methods)
+    for i in np.flatnonzero(few).tolist():
+        notes[i] = f"untested (n={n_a[i]} vs {n_b[i]}; needs {MIN_TEST_N} a side)"
+    p_values = np.full(len(methods), math.nan)
+    tested = np.flatnonzero(~few)
+    if len(tested) and method not in (WELCH, BOOTSTRAP):
+        raise ValueError(f"unknown test {method!r}; use {WELCH!r} or {BOOTSTRAP!r}")
+    if method == WELCH:
+        p_values[tested] = _welch_ps(scores, firsts[tested], seconds[tested])
+    else:
+        p_values[tested] = [bootstrap_p(values[firsts[i]], values[seconds[i]]) for i in tested.tolist()]
+    return Tests(methods, p_values, notes)
+
+
+def _welch_ps(scores, firsts: np.ndarray, seconds: np.ndarray) -> list[float]:
+    """:func:`welch_p` of pairs of samples with two or more values a side, from their estimates."""
+    if not len(firsts):
+        return []
+    from scipy.special import stdtr
+
+    pairs = zip(
+        *(array[side].tolist() for array in (scores.mean, scores.var, scores.n) for side in (firsts, seconds)),
+        strict=True,
+    )
+    statistics, dfs, settled = [], [], []
+    for mean_a, mean_b, var_a, var_b, n_a, n_b in pairs:  # Python floats, as welch_p's arithmetic (x**2 is pow)
+        va, vb = var_a / n_a, var_b / n_b
+        if va + vb == 0:  # no spread at all: any difference is certain, none is none
+            settled.append(1.0 if mean_a == mean_b else 0.0)
+            statistics.append(0.0)
+            dfs.append(1.0)
+            continue
+        settled.append(None)
+        statistics.append((mean_a - mean_b) / math.sqrt(va + vb))
+        dfs.append((va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1)))
+    tails = (2 * stdtr(np.array(dfs), -np.abs(np.array(statistics)))).tolist()
+    return [float(min(1.0, tail)) if fixed is None else fixed for fixed, tail in zip(settled, tails, strict=True)]
+
+
 def rank_cells(cells, alpha: float = ALPHA, method: str = WELCH):
     """Rank the cells of each workload and test the best against every other.
 
@@ -198,41 +271,33 @@ def rank_cells(cells, alpha: float = ALPHA, method: str = WELCH):
     """
     import pandas as pd
 
-    rows = []
-    for _, group in cells.groupby("workload", sort=False):
-        estimates = [estimate(v) for v in group["values"]]
-        modes = {m for m in group["mode"] if m in ("max", "min")}
-        if len(modes) != 1:
-            continue  # no mode, or a workload mixing directions: nothing can be ranked honestly
-        (mode,) = modes
-        means = [e.mean for e in estimates]
-        order = better_first(means, mode)
-        if not order:
-            continue
-        best = order[0]
-        best_values = group["values"].iloc[best]
-        for position in order:
-            first_equal = next(i for i in order if math.isclose(means[i], means[position], rel_tol=1e-12))
-            rank = order.index(first_equal) + 1
-            if position == best:
-                test = Significance(UNTESTED, math.nan, "best")
-            else:
-                test = difference_test(best_values, group["values"].iloc[position], method)
-            rows.append(
-                {
-                    "cell": group["cell"].iloc[position],
-                    "rank": rank,
-                    "best": position == best,
-                    "mean": means[position],
-                    "n": estimates[position].n,
-                    "p_value": test.p_value,
-                    "test": test.method,
-                    "note": test.note,
-                    "worse": test.significant(alpha),
-                }
-            )
     columns = ["cell", "rank", "best", "mean", "n", "p_value", "test", "note", "worse"]
-    return pd.DataFrame(rows, columns=columns)
+    values = cells["values"].tolist()
+    scores = estimates(values)
+    positions, ranks, best = rank_order(cells["workload"], cells["mode"], scores.mean)
+    if not len(positions):
+        return pd.DataFrame([], columns=columns)
+    is_best = positions == best
+    others = np.flatnonzero(~is_best)
+    against = tests_against(values, scores, best[others], positions[others], method)
+    methods, notes, p_values = [UNTESTED] * len(positions), ["best"] * len(positions), np.full(len(positions), np.nan)
+    for i, method_, note in zip(others.tolist(), against.method, against.note, strict=True):
+        methods[i], notes[i] = method_, note
+    p_values[others] = against.p_value
+    worse = np.zeros(len(positions), dtype=bool)
+    worse[others] = against.significant(alpha)
+    table = {
+        "cell": cells["cell"].iloc[positions].tolist(),
+        "rank": ranks.tolist(),
+        "best": is_best.tolist(),
+        "mean": scores.mean[positions].tolist(),
+        "n": scores.n[positions].tolist(),
+        "p_value": p_values.tolist(),
+        "test": methods,
+        "note": notes,
+        "worse": worse.tolist(),
+    }
+    return pd.DataFrame(table, columns=columns)
 
 
 # ---------------------------------------------------------------------------
@@ -265,25 +330,42 @@ def performance_profile(cells, taus: Sequence[float] = PROFILE_TAUS):
     """
     import pandas as pd
 
-    times = {}
-    for row in cells.itertuples(index=False):
-        times[(row.workload, row.contestant)] = time_to_target(row.times)
-    workloads = list(dict.fromkeys(cells["workload"]))
-    contestants = list(dict.fromkeys(cells["contestant"]))
-    ratios = {c: [] for c in contestants}
-    for workload in workloads:
-        own = {c: times.get((workload, c), math.inf) for c in contestants}
-        fastest = min(own.values())
-        for contestant, seconds in own.items():
-            if math.isinf(fastest) or math.isinf(seconds):
-                ratios[contestant].append(math.inf)
-            else:
-                ratios[contestant].append(seconds / fastest if fastest > 0 else (1.0 if seconds == 0 else math.inf))
-    profile = {
-        c: [sum(r <= tau for r in ratios[c]) / len(workloads) if workloads else math.nan for tau in taus]
-        for c in contestants
-    }
+    workloads, workload_names = pd.factorize(cells["workload"], use_na_sentinel=False)
+    contestants, contestant_names = pd.factorize(cells["contestant"], use_na_sentinel=False)
+    times = np.full((len(workload_names), len(contestant_names)), math.inf)
+    pairs = workloads * len(contestant_names) + contestants
+    last = len(pairs) - 1 - np.unique(pairs[::-1], return_index=True)[1]  # a pair given twice: the later row counts
+    times[workloads[last], contestants[last]] = times_to_target(cells["times"].tolist())[last]
+    fastest = times.min(axis=1, initial=math.inf)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(fastest > 0, times / fastest, np.where(times == 0, 1.0, math.inf))
+    ratios = np.where(np.isinf(fastest) | np.isinf(times), math.inf, ratios)
+    shares = [
+        [(ratios[:, c] <= tau).sum() / len(workload_names) if len(workload_names) else math.nan for tau in taus]
+        for c in range(len(contestant_names))
+    ]
+    profile = dict(zip(contestant_names.tolist(), shares, strict=True))
     return pd.DataFrame.from_dict(profile, orient="index", columns=list(taus))
+
+
+def times_to_target(samples) -> np.ndarray:
+    """:func:`time_to_target` of each list of per-run times, at once."""
+    import itertools
+
+    from harness.reporting.grouped import offsets
+
+    samples = [list(times) for times in samples]
+    sizes = np.fromiter(map(len, samples), dtype=np.int64, count=len(samples))
+    flat = np.array(list(itertools.chain.from_iterable(samples)), dtype=float)
+    flat[np.isnan(flat)] = math.inf  # None and NaN: never reached
+    owner = np.repeat(np.arange(len(samples)), sizes)
+    ordered = flat[np.lexsort((flat, owner))]
+    middle, last = offsets(sizes) + sizes // 2, max(len(ordered) - 1, 0)
+    upper = ordered[np.minimum(middle, last)] if len(ordered) else np.zeros(len(samples))
+    lower = ordered[np.clip(middle - 1, 0, last)] if len(ordered) else np.zeros(len(samples))
+    with np.errstate(invalid="ignore"):
+        even = np.where(np.isinf(upper), math.inf, (lower + upper) / 2)
+    return np.where(sizes == 0, math.inf, np.where(sizes % 2 == 1, upper, even))
 
 
 #: Outcomes of :func:`win_table`.
@@ -304,35 +386,44 @@ def win_table(cells, alpha: float = ALPHA, method: str = WELCH):
     """
     import pandas as pd
 
+    values = cells["values"].tolist()
+    scores = estimates(values)
+    positions, _, best = rank_order(cells["workload"], cells["mode"], scores.mean)
+    others = np.flatnonzero(positions != best)
+    against = tests_against(values, scores, best[others], positions[others], method)
+    tested, significant = against.tested().tolist(), against.significant(alpha).tolist()
+    tests = {
+        position: (tested[i], significant[i], against.p_value[i], against.method[i])
+        for i, position in enumerate(positions[others].tolist())
+    }
+    names, workloads, means = cells["contestant"].tolist(), cells["workload"].tolist(), scores.mean.tolist()
+    starts = np.flatnonzero(np.r_[True, best[1:] != best[:-1]]).tolist() if len(best) else []
     rows = []
-    for workload, group in cells.groupby("workload", sort=False):
-        modes = {m for m in group["mode"] if m in ("max", "min")}
-        means = [estimate(v).mean for v in group["values"]]
-        order = better_first(means, next(iter(modes)) if len(modes) == 1 else None)
-        if not order:
-            continue
-        names = list(group["contestant"])
-        best = order[0]
-        row = {"workload": workload, "best": names[best], "best_mean": means[best], "contestants": len(order)}
-        if len(order) == 1:
-            rows.append({**row, "outcome": ALONE, "winner": names[best], "tied": [names[best]]})
-            continue
-        tests = {i: difference_test(group["values"].iloc[best], group["values"].iloc[i], method) for i in order[1:]}
-        tied = [names[i] for i in order[1:] if tests[i].tested and not tests[i].significant(alpha)]
-        untested = [names[i] for i in order[1:] if not tests[i].tested]
-        outcome = TIE if tied else UNDECIDED if untested else WIN
-        runner = tests[order[1]]
-        rows.append(
-            {
-                **row,
-                "outcome": outcome,
-                "winner": names[best] if outcome == WIN else None,
-                "tied": [names[best], *tied] if outcome == TIE else [],
-                "runner_up": names[order[1]],
-                "runner_up_mean": means[order[1]],
-                "p_value": runner.p_value,
-                "test": runner.method,
-            }
-        )
+    for begin, end in zip(starts, [*starts[1:], len(positions)][: len(starts)], strict=True):
+        order = positions[begin:end].tolist()
+        rows.append(_win_row(workloads[order[0]], order, names, means, tests))
     columns = ["workload", "outcome", "winner", "tied", "best", "best_mean", "runner_up", "runner_up_mean"]
     return pd.DataFrame(rows, columns=[*columns, "p_value", "test", "contestants"])
+
+
+def _win_row(workload, order: list[int], names: list, means: list, tests: dict) -> dict:
+    """One workload's row of :func:`win_table`: ``order`` its contestants best first, ``tests`` theirs against it
+    (position -> tested, significant, p-value, test)."""
+    best = order[0]
+    row = {"workload": workload, "best": names[best], "best_mean": means[best], "contestants": len(order)}
+    if len(order) == 1:
+        return {**row, "outcome": ALONE, "winner": names[best], "tied": [names[best]]}
+    tied = [names[i] for i in order[1:] if tests[i][0] and not tests[i][1]]
+    untested = [names[i] for i in order[1:] if not tests[i][0]]
+    outcome = TIE if tied else UNDECIDED if untested else WIN
+    runner = tests[order[1]]
+    return {
+        **row,
+        "outcome": outcome,
+        "winner": names[best] if outcome == WIN else None,
+        "tied": [names[best], *tied] if outcome == TIE else [],
+        "runner_up": names[order[1]],
+        "runner_up_mean": means[order[1]],
+        "p_value": runner[2],
+        "test": runner[3],
+    }

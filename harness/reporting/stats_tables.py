@@ -2,16 +2,20 @@
 
 The numbers come from :mod:`harness.reporting.stats`; this module picks
 the cells each table compares, names them readably and lays the results out.
+The cell table is built once for all three (:func:`stats_parts`), and every
+column is computed for all cells at once.
 """
 
 from __future__ import annotations
 
 import json
 
-from harness.reporting.cells import MODEL_FIELDS, OPTIMIZER_FIELDS, cell_table
+import numpy as np
+
+from harness.reporting.cells import MODEL_FIELDS, OPTIMIZER_FIELDS, cell_table, natural_codes
 from harness.reporting.formats import check_format
-from harness.reporting.text import fixed, format_metric, readable_names
-from harness.reporting.values import missing, natural_key
+from harness.reporting.text import fixed, format_metric, grouped_readable_names
+from harness.reporting.values import missing
 
 
 def _only(settings: dict, fields: tuple[str, ...]) -> dict:
@@ -28,23 +32,41 @@ def _test_name(test: str) -> str:
     return test
 
 
-def _verdict(row) -> str:
+def _verdict(best: bool, test: str, note: str, worse: bool, p_value: float) -> str:
     """How a ranked cell stands against the best of its workload."""
-    if row["best"]:
+    if best:
         return "best"
-    if row["test"] == "none":
-        return row["note"]
-    word = "worse" if row["worse"] else "not significant"
-    return f"{word}, p={row['p_value']:.3g} ({row['test']})"
+    if test == "none":
+        return note
+    word = "worse" if worse else "not significant"
+    return f"{word}, p={p_value:.3g} ({test})"
 
 
-def significance_frame(runs, alpha: float | None = None, test: str | None = None):
-    """Every cell of a workload with two or more ranked cells: its rank, mean ± CI, and its test against the best."""
+def _names_by_key(keys, labels) -> dict:
+    """key -> readable name (:func:`harness.reporting.text.readable_names`) of ``{key: (label, json.loads(key))}``
+    built row by row: each key once, in order of first appearance, with the label of its last row."""
+    keys, labels = (v.tolist() if hasattr(v, "tolist") else list(v) for v in (keys, labels))
+    last = dict(zip(keys, labels, strict=True))  # a later row's label replaces an earlier one's, not its place
+    entries = [(label, json.loads(key)) for key, label in last.items()]
+    return dict(zip(last, grouped_readable_names(entries, [0] * len(entries)), strict=True))
+
+
+def _sorted_by(frame, columns: list[str]):
+    """``frame`` sorted by the natural order of ``columns`` (stable), index reset."""
+    return frame.iloc[np.lexsort([natural_codes(frame[c]) for c in reversed(columns)])].reset_index(drop=True)
+
+
+def significance_frame(runs, alpha: float | None = None, test: str | None = None, cells=None):
+    """Every cell of a workload with two or more ranked cells: its rank, mean ± CI, and its test against the best.
+
+    ``cells`` is :func:`harness.reporting.cells.cell_table` of ``runs`` when the caller has it already.
+    """
     import pandas as pd
 
-    from harness.reporting.stats import ALPHA, WELCH, estimate, rank_cells
+    from harness.reporting.samples import estimates
+    from harness.reporting.stats import ALPHA, WELCH, rank_cells
 
-    cells = cell_table(runs)
+    cells = cell_table(runs) if cells is None else cells
     ranked = rank_cells(cells, ALPHA if alpha is None else alpha, test or WELCH)
     if ranked.empty:
         return pd.DataFrame()
@@ -52,73 +74,62 @@ def significance_frame(runs, alpha: float | None = None, test: str | None = None
     frame = frame[frame.groupby("workload")["cell"].transform("size") > 1]
     if frame.empty:
         return pd.DataFrame()
+    workloads = _names_by_key(frame["workload"], frame["dataset"])
+    metrics = {key: json.loads(key)["metric"] for key in workloads}
     competing = MODEL_FIELDS + OPTIMIZER_FIELDS
-    pairs = zip(frame["workload"], frame["dataset"], strict=True)
-    workloads = readable_names({workload: (dataset, json.loads(workload)) for workload, dataset in pairs})
-    contestants = {}
-    for _, group in frame.groupby("workload", sort=False):
-        entries = {
-            c: (f"{m} / {o}", _only(s, competing))
-            for c, m, o, s in zip(group["cell"], group["model"], group["optimizer"], group["settings"], strict=True)
-        }
-        contestants.update(readable_names(entries))
-    metric = {c: json.loads(w)["metric"] for c, w in zip(frame["cell"], frame["workload"], strict=True)}
+    group, _ = pd.factorize(frame["workload"])
+    labels = [f"{m} / {o}" for m, o in zip(frame["model"].tolist(), frame["optimizer"].tolist(), strict=True)]
+    entries = [(label, _only(s, competing)) for label, s in zip(labels, frame["settings"].tolist(), strict=True)]
+    scores = estimates(frame["values"])
+    verdicts = zip(*(frame[c].tolist() for c in ("best", "test", "note", "worse", "p_value")), strict=True)
     out = pd.DataFrame(
         {
             "workload": frame["workload"].map(workloads),
             "cell": frame["cell"],
-            "contestant": frame["cell"].map(contestants),
-            "metric": frame["cell"].map(metric),
+            "contestant": grouped_readable_names(entries, group),
+            "metric": frame["workload"].map(metrics),
             "metric_mode": frame["mode"],
             "rank": frame["rank"],
-            "mean": [estimate(v).mean for v in frame["values"]],
-            "ci95": [estimate(v).ci for v in frame["values"]],
-            "n": [len(v) for v in frame["values"]],
+            "mean": scores.mean.tolist(),
+            "ci95": scores.ci.tolist(),
+            "n": [len(v) for v in frame["values"].tolist()],
             "p_value": frame["p_value"],
             "test": frame["test"],
-            "vs_best": frame.apply(_verdict, axis=1),
+            "vs_best": [_verdict(*row) for row in verdicts],
         }
     )
-    return out.sort_values(["workload", "rank"], key=lambda c: c.map(natural_key), kind="stable").reset_index(drop=True)
+    return _sorted_by(out, ["workload", "rank"])
 
 
-def _optimizer_cells(runs):
+def _optimizer_cells(runs, cells=None):
     """The cell table with readable names for each problem (model × dataset) and each optimizer."""
-    cells = cell_table(runs)
-    cells["problem_name"] = cells["problem"].map(
-        readable_names(
-            {
-                p: (f"{m} on {d}", json.loads(p))
-                for p, m, d in zip(cells["problem"], cells["model"], cells["dataset"], strict=True)
-            }
-        )
-    )
-    cells["contestant"] = cells["optimizer_key"].map(
-        readable_names({k: (o, json.loads(k)) for k, o in zip(cells["optimizer_key"], cells["optimizer"], strict=True)})
-    )
+    cells = cell_table(runs) if cells is None else cells.copy()
+    problems = [f"{m} on {d}" for m, d in zip(cells["model"].tolist(), cells["dataset"].tolist(), strict=True)]
+    cells["problem_name"] = cells["problem"].map(_names_by_key(cells["problem"], problems))
+    cells["contestant"] = cells["optimizer_key"].map(_names_by_key(cells["optimizer_key"], cells["optimizer"]))
     return cells[cells.groupby("problem")["cell"].transform("size") > 1]
 
 
-def wins_frame(runs, alpha: float | None = None, test: str | None = None):
+def wins_frame(runs, alpha: float | None = None, test: str | None = None, cells=None):
     """Per problem (model × dataset, other settings equal) with two or more optimizers: who won, and how surely."""
     from harness.reporting.stats import ALPHA, WELCH, win_table
 
-    cells = _optimizer_cells(runs)
+    cells = _optimizer_cells(runs, cells)
     table = win_table(
         cells.assign(workload=cells["problem_name"])[["workload", "contestant", "mode", "values"]],
         ALPHA if alpha is None else alpha,
         test or WELCH,
     )
-    return table.sort_values("workload", key=lambda c: c.map(natural_key), kind="stable").reset_index(drop=True)
+    return _sorted_by(table, ["workload"])
 
 
-def profile_frame(runs, taus=None):
+def profile_frame(runs, taus=None, cells=None):
     """AlgoPerf-style performance profile of the optimizers over the problems that have a target (empty if none)."""
     import pandas as pd
 
     from harness.reporting.stats import PROFILE_TAUS, performance_profile
 
-    cells = _optimizer_cells(runs)
+    cells = _optimizer_cells(runs, cells)
     cells = cells[cells["target"].notna()]
     if cells.empty:
         return pd.DataFrame()
@@ -127,25 +138,32 @@ def profile_frame(runs, taus=None):
     )
 
 
-def _winner_text(row) -> str:
+def _winner_text(outcome: str, winner, tied, best) -> str:
     from harness.reporting.stats import ALONE, TIE, WIN
 
-    if row["outcome"] == WIN:
-        return row["winner"]
-    if row["outcome"] == TIE:
-        return "tie: " + ", ".join(row["tied"])
-    if row["outcome"] == ALONE:
-        return f"{row['best']} (the others have no ok runs)"
+    if outcome == WIN:
+        return winner
+    if outcome == TIE:
+        return "tie: " + ", ".join(tied)
+    if outcome == ALONE:
+        return f"{best} (the others have no ok runs)"
     return "none: too few seeds to test"
 
 
 def _table(title: str, frame, fmt: str) -> str:
     """A titled table; in CSV the title is a '# ' line so each block still parses with comment='#'."""
-    from tabulate import tabulate
+    from harness.reporting.simple_table import simple_table
 
     if fmt == "csv":
         return f"# {title}\n" + frame.to_csv(index=False).rstrip("\n")
-    return f"{title}\n\n" + tabulate(frame, headers="keys", tablefmt=fmt, showindex=False, disable_numparse=True)
+    text = None
+    if fmt == "simple":
+        text = simple_table([str(c) for c in frame.columns], [frame[c].tolist() for c in frame.columns])
+    if text is None:
+        from tabulate import tabulate
+
+        text = tabulate(frame, headers="keys", tablefmt=fmt, showindex=False, disable_numparse=True)
+    return f"{title}\n\n" + text
 
 
 def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str | None = None) -> list[tuple]:
@@ -159,28 +177,34 @@ def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str
 
     check_format(fmt)
     alpha, test = (ALPHA if alpha is None else alpha), (test or WELCH)
-    parts = [_significance_part(runs, fmt, alpha, test), _wins_part(runs, fmt, alpha, test), _profile_part(runs, fmt)]
+    cells = cell_table(runs)
+    parts = [
+        _significance_part(runs, fmt, alpha, test, cells),
+        _wins_part(runs, fmt, alpha, test, cells),
+        _profile_part(runs, fmt, cells),
+    ]
     return [part for part in parts if part is not None]
 
 
-def _significance_part(runs, fmt: str, alpha: float, test: str) -> tuple | None:
+def _significance_part(runs, fmt: str, alpha: float, test: str, cells=None) -> tuple | None:
     """The significance table as ``(title, frame)``; None when no workload has two ranked cells."""
     import pandas as pd
 
-    significance = significance_frame(runs, alpha, test)
+    significance = significance_frame(runs, alpha, test, cells)
     if significance.empty:
         return None
     if fmt == "csv":
         shown = significance.drop(columns=["cell"])
     else:
+        columns = ("metric", "mean", "ci95", "metric_mode")
         shown = pd.DataFrame(
             {
                 "workload": significance["workload"],
                 "model / optimizer": significance["contestant"],
                 "rank": significance["rank"].astype(str),
                 "test metric (mean ± 95% CI)": [
-                    f"{m} {format_metric(r['mean'], r['ci95'], r['metric_mode'])}"
-                    for m, (_, r) in zip(significance["metric"], significance.iterrows(), strict=True)
+                    f"{metric} {format_metric(mean, ci95, mode)}"
+                    for metric, mean, ci95, mode in zip(*(significance[c].tolist() for c in columns), strict=True)
                 ],
                 "seeds": significance["n"].astype(str),
                 "vs best": significance["vs_best"],
@@ -193,29 +217,30 @@ def _significance_part(runs, fmt: str, alpha: float, test: str) -> tuple | None:
     return title, shown
 
 
-def _wins_part(runs, fmt: str, alpha: float, test: str) -> tuple | None:
+def _wins_part(runs, fmt: str, alpha: float, test: str, cells=None) -> tuple | None:
     """The optimizers' win table as ``(title, frame)``, its title tallying the wins; None without two optimizers."""
     import pandas as pd
 
     from harness.reporting.stats import WIN
 
-    wins = wins_frame(runs, alpha, test)
+    wins = wins_frame(runs, alpha, test, cells)
     if wins.empty:
         return None
     if fmt == "csv":
         shown = wins.assign(tied=wins["tied"].map(" ".join))
     else:
+        outcomes = zip(*(wins[c].tolist() for c in ("outcome", "winner", "tied", "best")), strict=True)
         shown = pd.DataFrame(
             {
                 "workload": wins["workload"],
                 "optimizers": wins["contestants"].astype(str),
-                "winner": wins.apply(_winner_text, axis=1),
+                "winner": [_winner_text(*row) for row in outcomes],
                 "best mean": [fixed(v, 4) for v in wins["best_mean"]],
                 "runner-up": wins["runner_up"].fillna(""),
                 "runner-up mean": [fixed(v, 4) for v in wins["runner_up_mean"]],
                 "p (test)": [
                     "" if missing(p) else f"{p:.3g} ({test})"
-                    for p, test in zip(wins["p_value"], wins["test"], strict=True)
+                    for p, test in zip(wins["p_value"].tolist(), wins["test"].tolist(), strict=True)
                 ],
             }
         )
@@ -229,16 +254,16 @@ def _wins_part(runs, fmt: str, alpha: float, test: str) -> tuple | None:
     return title, shown
 
 
-def _profile_part(runs, fmt: str) -> tuple | None:
+def _profile_part(runs, fmt: str, cells=None) -> tuple | None:
     """The performance profile as ``(title, frame)``; None when no problem has a target."""
-    profile = profile_frame(runs)
+    profile = profile_frame(runs, cells=cells)
     if profile.empty:
         return None
     shown = profile.rename(columns=lambda tau: f"tau={tau:g}").reset_index(names="optimizer")
     if fmt != "csv":
         for column in shown.columns[1:]:
             shown[column] = shown[column].map(lambda v: fixed(v, 2))
-    cells = _optimizer_cells(runs)
+    cells = _optimizer_cells(runs, cells)
     problems = cells.loc[cells["target"].notna(), "problem"].nunique()
     title = (
         f"Performance profile: share of the {problems} workloads with a target where an optimizer's median "

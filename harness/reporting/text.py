@@ -13,6 +13,7 @@ quarter of the time they were ready to run (see :mod:`harness.reporting.frames`)
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -45,15 +46,95 @@ def _flatten(settings: dict) -> dict:
 
 
 def _show(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """A setting's value as a difference names it: text as it is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return kind.__repr__(value)  # what json.dumps writes for them, without its encoder
+    return json.dumps(value, default=str)
 
 
 def differences(settings: list[dict]) -> list[str]:
     """For cells that show the same labels: the settings that tell each apart, ``max_epochs=10``."""
-    flat = [_flatten(s) for s in settings]
-    names = sorted({name for f in flat for name in f})
-    varying = [n for n in names if len({canonical({"v": f.get(n)}) for f in flat}) > 1]
-    return [", ".join(f"{n}={_show(f.get(n))}" for n in varying) for f in flat]
+    return grouped_differences(settings, [0] * len(settings))
+
+
+#: Type marks for :func:`_comparable`'s stand-ins (lists are JSON-like: their repr is unique to their JSON).
+_MARKS = {str: "s", int: "i", float: "f", bool: "b", list: "l"}
+
+
+def _comparable(values: list) -> list:
+    """Stand-ins for ``values``, hashable: two equal exactly where the values' JSON texts (``canonical``) are."""
+    kinds = set(map(type, values)) - {str, type(None)}
+    if not kinds or kinds == {int} or kinds == {bool}:
+        return values  # strings, None and one kind of int or bool: equal as values is equal as text
+    if kinds <= _MARKS.keys():  # the type and repr tell them apart as JSON does: 1, 1.0, True; -0.0; every NaN
+        marked = [v if v is None else _MARKS[type(v)] + (v if type(v) is str else repr(v)) for v in values]
+        if list not in kinds or not any(m[0] == "l" and "{" in m for m in marked if m is not None):
+            return marked  # (a dict inside a list: its keys' order would count, so JSON decides)
+    return [canonical({"v": v}) for v in values]
+
+
+def _flat_columns(settings: list[dict]) -> dict[str, list] | None:
+    """:func:`_flatten` of every dict, as one list per flattened name (None where a dict lacks it; a name no dict
+    gives a value other than None is left out: it never differs). None when two names could collide (a key
+    ``"a.b"`` beside ``"a": {"b": ...}``), which only the dicts one by one settle."""
+    keys = list(dict.fromkeys(itertools.chain.from_iterable(settings)))
+    if any("." in key for key in keys) or not all(type(s) is dict for s in settings):
+        return None
+    columns: dict[str, list] = {}
+    for key in keys:
+        values = list(map(dict.get, settings, itertools.repeat(key)))
+        kinds = set(map(type, values))
+        if not any(issubclass(kind, dict) for kind in kinds):
+            if kinds != {type(None)}:
+                columns[key] = values
+            continue
+        scalars = [None if isinstance(v, dict) else v for v in values]
+        if set(map(type, scalars)) != {type(None)}:
+            columns[key] = scalars
+        nested = [v if isinstance(v, dict) else {} for v in values]
+        for inner in dict.fromkeys(itertools.chain.from_iterable(nested)):
+            columns[f"{key}.{inner}"] = list(map(dict.get, nested, itertools.repeat(inner)))
+    return columns
+
+
+def _alike(values: list) -> bool:
+    """Whether every value has the same JSON text, where that is quick to tell (False when unsure)."""
+    first = values[0]
+    kind = type(first)
+    if kind not in (str, int, bool, type(None)) and not (kind is float and first != 0 and first == first):
+        return False
+    return values.count(first) == len(values) and len(set(map(type, values))) == 1
+
+
+def grouped_differences(settings: list[dict], groups) -> list[str]:
+    """:func:`differences` within each group of ``settings`` at once (``groups``: a group number per dict)."""
+    import numpy as np
+    import pandas as pd
+
+    if not settings:
+        return []
+    columns = _flat_columns(settings)
+    if columns is None:
+        flat = [_flatten(s) for s in settings]
+        columns = {name: [f.get(name) for f in flat] for name in {name for f in flat for name in f}}
+    codes = np.asarray(groups, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+    group_of = np.searchsorted(np.unique(codes), codes)  # the group's place among starts
+    shown: list[list[str]] = [[] for _ in settings]
+    for name in sorted(columns):
+        values = columns[name]
+        if _alike(values):
+            continue
+        keys, _ = pd.factorize(pd.Series(_comparable(values), dtype=object))
+        ordered = keys[order]
+        differs = np.minimum.reduceat(ordered, starts) != np.maximum.reduceat(ordered, starts)
+        for position in np.flatnonzero(differs[group_of]).tolist():
+            shown[position].append(f"{name}={_show(values[position])}")
+    return [", ".join(parts) for parts in shown]
 
 
 def _decimals(value: float, significant: int) -> int:
@@ -114,20 +195,20 @@ def _memory_kind(kind) -> str:
 
 def _memory_header(summary) -> tuple[str, bool]:
     """'peak MiB (CPU RSS growth)'; with several kinds '(mixed)' and True: a kind column per row."""
-    kinds = sorted({_memory_kind(k) for k in summary["memory_kind"] if not missing(k)})
+    kinds = sorted({_memory_kind(k) for k in summary["memory_kind"].unique() if not missing(k)})
     if len(kinds) == 1:
         return f"peak MiB ({kinds[0]})", False
     return ("peak MiB (mixed)", True) if kinds else ("peak MiB", False)
 
 
-def _target_text(row) -> str:
+def _target_text(target, n, reached, seconds) -> str:
     """Mean seconds to target; '(2/3)' when not every ok seed got there."""
-    if missing(row["target"]) or not row["n"]:
+    if missing(target) or not n:
         return ""
-    if not row["reached_target"]:
+    if not reached:
         return "not reached"
-    text = fixed(row["time_to_target_s"], 2)
-    return text if row["reached_target"] == row["n"] else f"{text} ({row['reached_target']}/{row['n']})"
+    text = fixed(seconds, 2)
+    return text if reached == n else f"{text} ({reached}/{n})"
 
 
 #: Headers of the speed columns, which carry the timing mark (and ``s to <target>``).
@@ -147,16 +228,37 @@ def timing_note(row) -> str:
     return f"timing disturbed in {int(disturbed)} of {int(row['n'])} runs: {row['timing_notes']}"
 
 
-def _marked(text):
-    """A speed column's ``text``, ending in the timing mark for a cell with a disturbed run."""
+class TextColumn:
+    """One column of the summary as text: the summary ``fields`` it reads and ``text(*values)`` of a row's.
 
-    def marked(row) -> str:
-        value = text(row)
-        disturbed = row.get("disturbed")
+    Called with a row (``column(row)``) it gives that row's text; :meth:`texts`
+    gives the whole column's, reading the summary column by column.
+    """
+
+    def __init__(self, fields: tuple[str, ...], text, marked: bool = False):
+        self.fields, self.text, self.marked = fields, text, marked
+
+    def _text_of(self, values) -> str:
+        if not self.marked:
+            return self.text(*values)
+        value, disturbed = self.text(*values[:-1]), values[-1]
         number = value[:1].isdigit()  # 'not reached' is no time to distrust
         return f"{value}{TIMING_MARK}" if number and not missing(disturbed) and disturbed else value
 
-    return marked
+    def _names(self) -> tuple[str, ...]:
+        return (*self.fields, "disturbed") if self.marked else self.fields
+
+    def __call__(self, row) -> str:
+        return self._text_of([row.get(name) for name in self._names()])
+
+    def texts(self, summary) -> list[str]:
+        """The text of every row, in order."""
+        columns = [summary[name].tolist() if name in summary else [None] * len(summary) for name in self._names()]
+        return [self._text_of(values) for values in zip(*columns, strict=True)]
+
+
+def _metric_text(n, status, mean, ci95, mode) -> str:
+    return format_metric(mean, ci95, mode) if n else _shorten(status)
 
 
 def _cell_name(row) -> str:
@@ -172,61 +274,70 @@ def timing_footnotes(summary) -> list[str]:
     """Lines for under a table: which cells' speed numbers carry the mark, in how many runs, and why."""
     if "disturbed" not in summary:
         return []
-    rows = [row for _, row in summary.iterrows() if not missing(row["disturbed"]) and row["disturbed"]]
-    if len(rows) > MAX_TIMING_LINES:
-        runs, total = sum(int(r["disturbed"]) for r in rows), sum(int(r["n"]) for r in rows)
-        reasons = "; ".join(dict.fromkeys(part for r in rows for part in str(r["timing_notes"]).split("; ")))
-        head = f"{TIMING_MARK} timing disturbed in {runs} of {total} runs of {len(rows)} cells: "
+    marked = [not missing(v) and bool(v) for v in summary["disturbed"].tolist()]
+    rows = [row for _, row in summary[marked].iterrows()] if sum(marked) <= MAX_TIMING_LINES else None
+    if rows is None:
+        chosen = summary[marked]
+        runs, total = sum(int(v) for v in chosen["disturbed"]), sum(int(v) for v in chosen["n"])
+        reasons = "; ".join(dict.fromkeys(part for notes in chosen["timing_notes"] for part in str(notes).split("; ")))
+        head = f"{TIMING_MARK} timing disturbed in {runs} of {total} runs of {len(chosen)} cells: "
         return [head + _shorten(reasons, 2 * REASON_WIDTH)]
     return [f"{TIMING_MARK} {_cell_name(r)}: {_shorten(timing_note(r), 2 * REASON_WIDTH)}" for r in rows]
 
 
-def text_columns(summary) -> list[tuple[str, object]]:
-    """(header, row -> text) for every column this summary needs; empty ones are left out."""
-    metrics = sorted({m for m in summary["metric"] if not missing(m)})
+def text_columns(summary) -> list[tuple[str, TextColumn]]:
+    """(header, column) for every column this summary needs, empty ones left out; ``column(row)`` is a row's
+    text and ``column.texts(summary)`` the whole column's (:func:`text_table`)."""
+    metrics = sorted({m for m in summary["metric"].unique() if not missing(m)})
     memory_header, per_row_kind = _memory_header(summary)
-    targets = sorted({t for t in summary["target"] if not missing(t)})
-
-    def metric_text(row):
-        if not row["n"]:
-            return _shorten(row["status"])
-        return format_metric(row["mean"], row["ci95"], row["metric_mode"])
-
+    targets = sorted({t for t in summary["target"].unique() if not missing(t)})
     columns = [
-        ("model", lambda r: _text(r["model"])),
-        ("dataset", lambda r: _text(r["dataset"])),
-        ("optimizer", lambda r: _text(r["optimizer"])),
-        ("batch", lambda r: _integer(r["batch"])),
+        ("model", TextColumn(("model",), _text)),
+        ("dataset", TextColumn(("dataset",), _text)),
+        ("optimizer", TextColumn(("optimizer",), _text)),
+        ("batch", TextColumn(("batch",), _integer)),
     ]
     if "settings" in summary:
-        columns.append(("settings", lambda r: r["settings"]))
+        columns.append(("settings", TextColumn(("settings",), lambda v: v)))
     if len(metrics) > 1:
-        columns.append(("metric", lambda r: _text(r["metric"])))
+        columns.append(("metric", TextColumn(("metric",), _text)))
     metric_header = f"test {metrics[0]}" if len(metrics) == 1 else "test metric"
     if (summary["n"] >= 2).any():
         metric_header += " (mean ± 95% CI)"
-    columns.append((metric_header, metric_text))
-    columns.append(("seeds", lambda r: str(r["n"])))
+    columns.append((metric_header, TextColumn(("n", "status", "mean", "ci95", "metric_mode"), _metric_text)))
+    columns.append(("seeds", TextColumn(("n",), str)))
     if summary["trials"].notna().any():  # tuned cells: how many search runs chose their learning rate
-        columns.append(("trials", lambda r: _integer(r["trials"])))
+        columns.append(("trials", TextColumn(("trials",), _integer)))
     if (summary["rank"] >= 2).any():  # some workload has cells to rank; alone in one, a rank says nothing
-        columns.append(("rank", lambda r: _integer(r["rank"])))
+        columns.append(("rank", TextColumn(("rank",), _integer)))
     if summary["failed"].any():
-        columns.append(("failed", lambda r: str(r["failed"])))
+        columns.append(("failed", TextColumn(("failed",), str)))
     if summary["diverged"].any():
-        columns.append(("diverged", lambda r: str(r["diverged"])))
-    columns.append(("samples/s", _marked(lambda r: format_rate(r["samples_per_s"]))))
+        columns.append(("diverged", TextColumn(("diverged",), str)))
+    columns.append(("samples/s", TextColumn(("samples_per_s",), format_rate, marked=True)))
     if summary["tokens_per_s"].notna().any():
-        columns.append(("tokens/s", _marked(lambda r: format_rate(r["tokens_per_s"]))))
-    columns.append(("step ms", _marked(lambda r: fixed(r["step_ms"], 2))))
-    columns.append((memory_header, lambda r: fixed(r["peak_mem_mib"], 1)))
+        columns.append(("tokens/s", TextColumn(("tokens_per_s",), format_rate, marked=True)))
+    columns.append(("step ms", TextColumn(("step_ms",), _fixed(2), marked=True)))
+    columns.append((memory_header, TextColumn(("peak_mem_mib",), _fixed(1))))
     if per_row_kind:
-        columns.append(("memory", lambda r: _memory_kind(r["memory_kind"])))
-    columns.append(("params", lambda r: _integer(r["params"])))
-    columns.append(("train s", _marked(lambda r: fixed(r["train_s"], 2))))
+        columns.append(("memory", TextColumn(("memory_kind",), _memory_kind)))
+    columns.append(("params", TextColumn(("params",), _integer)))
+    columns.append(("train s", TextColumn(("train_s",), _fixed(2), marked=True)))
     if targets:
-        columns.append((f"s to {targets[0]:g}" if len(targets) == 1 else "s to target", _marked(_target_text)))
+        header = f"s to {targets[0]:g}" if len(targets) == 1 else "s to target"
+        fields = ("target", "n", "reached_target", "time_to_target_s")
+        columns.append((header, TextColumn(fields, _target_text, marked=True)))
     return columns
+
+
+def _fixed(places: int):
+    return lambda value: fixed(value, places)
+
+
+def text_table(summary) -> tuple[list[str], list[list[str]]]:
+    """The summary as text, column by column: the headers of :func:`text_columns` and each column's texts."""
+    columns = text_columns(summary)
+    return [header for header, _ in columns], [column.texts(summary) for _, column in columns]
 
 
 #: Prefixes left out when a difference names a contestant: 'sgd (lr=0.01)', not 'optimizer_params.lr=0.01'.
@@ -239,14 +350,21 @@ def readable_names(entries: dict[str, tuple[str, dict]]) -> dict[str, str]:
     ``entries`` maps each key to ``(label, settings)``; only the settings that
     differ among the keys sharing a label are named.
     """
-    by_label: dict[str, list[str]] = {}
-    for key, (label, _) in entries.items():
-        by_label.setdefault(label, []).append(key)
-    names = {}
-    for label, keys in by_label.items():
-        if len(keys) == 1:
-            names[keys[0]] = label
-            continue
-        for key, text in zip(keys, differences([entries[k][1] for k in keys]), strict=True):
-            names[key] = f"{label} ({_PARAM_PREFIXES.sub('', text)})"
-    return names
+    keys = list(entries)
+    return dict(zip(keys, grouped_readable_names([entries[k] for k in keys], [0] * len(keys)), strict=True))
+
+
+def grouped_readable_names(entries: list[tuple[str, dict]], groups) -> list[str]:
+    """:func:`readable_names` within each group at once: a name per ``(label, settings)`` of ``entries``."""
+    import pandas as pd
+
+    labels = [label for label, _ in entries]
+    shared, _ = pd.factorize(
+        pd.Series([(group, label) for group, label in zip(groups, labels, strict=True)], dtype=object)
+    )
+    sizes = pd.Series(shared).map(pd.Series(shared).value_counts()).to_numpy() if len(shared) else []
+    texts = grouped_differences([settings for _, settings in entries], shared)
+    return [
+        label if size == 1 else f"{label} ({_PARAM_PREFIXES.sub('', text)})"
+        for label, size, text in zip(labels, sizes, texts, strict=True)
+    ]
