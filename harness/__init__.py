@@ -2,7 +2,7 @@
 
 Importing this package is cheap (no torch, no Lightning): plugins import it
 for ``hookimpl`` and the specs, and ``harness --help`` must start fast. The
-entry points :func:`run`, :func:`tune`, :func:`report` and :func:`compare`
+entry points :func:`run`, :func:`plan`, :func:`tune`, :func:`report` and :func:`compare`
 are those of :mod:`harness.api`, loaded on first use (PEP 562), so they keep
 their real signatures and docstrings. No submodule shares their names
 (reporting lives in :mod:`harness.reporting`, tuning in :mod:`harness.tuning`):
@@ -24,7 +24,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that was no
     __version__ = "0.0.0+unknown"
 
 #: The functions of harness.api offered at the top level.
-_ENTRY_POINTS = ("run", "tune", "report", "compare")
+_ENTRY_POINTS = ("run", "plan", "tune", "report", "compare")
 
 
 def __getattr__(name: str):
@@ -49,6 +49,7 @@ __all__ = [
     "DatasetSplits",
     "lazy",
     "run",
+    "plan",
     "tune",
     "report",
     "compare",

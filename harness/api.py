@@ -17,11 +17,11 @@ from harness.config import empty_grid, expand, grid_size, resolve_suite
 from harness.errors import ConfigError
 from harness.paths import check_output_dir, check_output_file
 from harness.registry import load_registry
-from harness.sweep import DEFAULT_RESULTS, SweepResult, run_configs
+from harness.sweep import DEFAULT_RESULTS, SweepPlan, SweepResult, plan_configs, run_configs
 from harness.tuning import execution_options, tune
 
 __all__ = [
-    "run", "tune", "report", "compare", "save_plots",
+    "run", "plan", "tune", "report", "compare", "save_plots",
     "load_registry", "resolve_suite", "run_configs", "SweepResult", "DEFAULT_RESULTS",
 ]  # fmt: skip
 
@@ -54,6 +54,34 @@ def run(
     progress (see :class:`harness.sweep.Sweep`). An output directory that
     cannot be written is a ConfigError before anything loads or trains.
     """
+    suite, output, registry, runs, skipped = _grid(suite_file, output, plugins, blocked, registry, on_event, settings)
+    result = run_configs(
+        runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
+        launcher=launcher, jobs=jobs, address=address, **execution_options(suite),
+    )  # fmt: skip
+    result.skipped = skipped
+    return result
+
+
+def plan(
+    suite_file: str | Path | None = None,
+    *,
+    output: str | Path | None = None,
+    plugins=(),
+    blocked=(),
+    rerun: bool = False,
+    registry=None,
+    on_event: Callable[..., None] | None = None,
+    **settings,
+) -> SweepPlan:
+    """What :func:`run` with the same arguments would do, deciding it the same way, without training:
+    how many runs it would reuse and which it would train (``harness run --plan``)."""
+    suite, output, registry, runs, _ = _grid(suite_file, output, plugins, blocked, registry, on_event, settings)
+    return plan_configs(runs, output, rerun=rerun, oom_retry=bool(execution_options(suite).get("oom_retry")))
+
+
+def _grid(suite_file, output, plugins, blocked, registry, on_event, settings):
+    """The suite, its checked output folder, the registry and the expanded grid: what ``run`` and ``plan`` share."""
     emit = on_event or (lambda kind, **data: None)
     suite = resolve_suite(suite_file, **settings)
     if output:  # before anything loads or trains: a sweep must not train only to fail writing its first record
@@ -67,12 +95,7 @@ def run(
         raise empty_grid(skipped)
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
-    result = run_configs(
-        runs, output, registry=registry, suite_name=suite.name, rerun=rerun, on_event=on_event,
-        launcher=launcher, jobs=jobs, address=address, **execution_options(suite),
-    )  # fmt: skip
-    result.skipped = skipped
-    return result
+    return suite, output, registry, runs, skipped
 
 
 def report(
@@ -84,6 +107,7 @@ def report(
     plots: str | Path | None = None,
     plot_format: str = "png",
     on_skip: Callable[[Path, str], None] | None = None,
+    use_index: bool = True,
 ) -> str | bytes:
     """Every record under ``directory`` as a summary table (any tabulate format; ``latex`` is booktabs with
     the best in bold), one row per run (``csv``; ``parquet``, bytes), or a whole ``html`` page.
@@ -94,8 +118,10 @@ def report(
     problem)`` (default: a warning). With ``stats``, the significance table,
     the optimizers' win table and performance profile follow a table
     (``test``: ``welch`` or ``bootstrap``); the html page always has them.
+    ``use_index=False`` reads every record file and leaves the run index
+    (``runs.index.parquet`` beside ``runs/``) alone.
     """
-    from harness.reporting.export import export, load_records
+    from harness.reporting.export import export_runs, load_runs, needs_details
     from harness.reporting.formats import BINARY_FORMATS, check_format
     from harness.reporting.plots import check_plot_format
 
@@ -106,8 +132,9 @@ def report(
         output = check_output_file(output, "report file")
     if plots is not None:
         plots = check_output_dir(plots, "plots directory")
-    records, problems = load_records(directory)  # read once, for the report and the figures
-    text = export(records, format, problems, stats=stats, test=test)
+    # read once (through the run index), for the report and the figures
+    runs, problems = load_runs(directory, details=needs_details(format) or plots is not None, use_index=use_index)
+    text = export_runs(runs, format, problems, stats=stats, test=test)
     for path, problem in problems:
         if on_skip is not None:
             on_skip(path, problem)
@@ -116,7 +143,7 @@ def report(
     if output is not None:
         _write(output, text)
     if plots is not None:
-        save_plots(records, plots, plot_format)
+        save_figures_of(runs, plots, plot_format)
     return text
 
 
@@ -134,9 +161,16 @@ def _write(path: Path, text: str | bytes) -> None:
 
 def save_plots(records: list[dict], folder: str | Path, plot_format: str = "png") -> list[Path]:
     """Learning curves, metric vs throughput and metric vs memory of ``records`` as image files."""
+    from harness.reporting.frames import runs_frame
+
+    return save_figures_of(runs_frame(records), folder, plot_format)
+
+
+def save_figures_of(runs, folder: str | Path, plot_format: str = "png") -> list[Path]:
+    """The figures of a runs frame (with its detail columns) as image files in ``folder``."""
     from harness.reporting import plots
 
-    figures = plots.all_figures(records)
+    figures = plots.all_figures(runs)
     try:
         return plots.save_figures(figures, folder, plot_format)
     finally:

@@ -209,6 +209,8 @@ def _sweep(args, launch, options, events=None):
 def cmd_run(args) -> int:
     import harness.api as api
 
+    if args.plan:
+        return _plan(args)
     result = _sweep(args, api.run, _settings)
     print(result.table(args.format))
     print(f"\nrecords: {result.output}  (print again: harness report {result.output})", file=sys.stderr)
@@ -256,6 +258,18 @@ def cmd_tune(args) -> int:
     return 1 if _any_failed(result.final.records) or not (result.search.storage_ok and result.final.storage_ok) else 0
 
 
+def _plan(args) -> int:
+    """``harness run --plan``: what the sweep would reuse and train; exit 1 when a cell's file cannot be read."""
+    import harness.api as api
+
+    registry = _registry(args)
+    _warn_unavailable(registry)
+    plan = api.plan(args.suite, output=args.output, rerun=args.rerun, registry=registry, **_settings(args))
+    print(plan.describe())
+    print(f"\nrecords: {plan.output}  (train them: the same command without --plan)", file=sys.stderr)
+    return 1 if plan.blocked else 0
+
+
 def cmd_report(args) -> int:
     import harness.api as api
 
@@ -271,6 +285,7 @@ def cmd_report(args) -> int:
         plots=args.plots,
         plot_format=args.plot_format,
         on_skip=warn,
+        use_index=not args.no_index,
     )
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)

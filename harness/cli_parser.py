@@ -199,6 +199,12 @@ def _output_arguments(parser: argparse.ArgumentParser, tuning: bool) -> None:
         + ("-tuned, holding search/ and final/)" if tuning else ")"),
     )
     out.add_argument("--rerun", action="store_true", help="run again cells that already have a finished record")
+    if not tuning:
+        out.add_argument(
+            "--plan",
+            action="store_true",
+            help="train nothing: say how many runs of the grid are finished (reused) and which would be trained",
+        )
     out.add_argument(
         "--format",
         default="simple",
@@ -273,6 +279,12 @@ def _add_report(commands) -> None:
         help="also print the significance table, the optimizers' win table and their performance profile",
     )
     report.add_argument("--test", choices=TESTS, default="welch", help="significance test (default: welch)")
+    report.add_argument(
+        "--no-index",
+        action="store_true",
+        help="read every record file, ignoring and leaving alone the run index (DIR/runs.index.parquet, a cache "
+        "that makes a second report read only the records that changed)",
+    )
     report.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 

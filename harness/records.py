@@ -23,9 +23,15 @@ Nothing here imports torch: a report or a resume works on a machine without it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 from harness.provenance import run_provenance
+
+try:
+    import orjson  # the [fast] extra: parses a record about twice as fast
+except ImportError:  # pragma: no cover - exercised by patching orjson to None
+    orjson = None
 
 SCHEMA_VERSION = 1
 
@@ -113,11 +119,33 @@ def _results_problem(record: dict) -> str | None:
     found = _fields_problem(results, RESULT_FIELDS, "results.")
     if found is None and "test_metrics" in results:
         found = _fields_problem(results["test_metrics"], {}, "results.test_metrics.", rest=_number)
-    for point in results.get("val_curve", ()) if found is None else ():
-        found = found or _fields_problem(point, {}, "results.val_curve[].", rest=_number)
-    for loss in results.get("train_losses", ()) if found is None else ():
-        found = found or (None if _number(loss) else f"results.train_losses holds {_shown(loss)}, not a number")
+    curve = results.get("val_curve", ())
+    if found is None and not _plain_points(curve):
+        for point in curve:
+            found = found or _fields_problem(point, {}, "results.val_curve[].", rest=_number)
+    losses = results.get("train_losses", ())
+    if found is None and not _plain_numbers(losses):
+        for loss in losses:
+            found = found or (None if _number(loss) else f"results.train_losses holds {_shown(loss)}, not a number")
     return found
+
+
+_PLAIN_NUMBER_TYPES = frozenset((int, float, type(None)))
+
+
+def _plain_numbers(values) -> bool:
+    """Whether every value is a JSON number or null, by exact type: the fast check of long lists (in C).
+
+    The slow check says why not."""
+    return set(map(type, values)) <= _PLAIN_NUMBER_TYPES
+
+
+def _plain_points(curve) -> bool:
+    """Whether ``curve`` is a list of objects of numbers or nulls, checked fast; the slow check says why not."""
+    try:
+        return _plain_numbers(itertools.chain.from_iterable(map(dict.values, curve)))
+    except TypeError:  # not a list, or a point that is not an object
+        return False
 
 
 def _fields_problem(data, kinds: dict, prefix: str = "", rest=None) -> str | None:
@@ -276,6 +304,18 @@ RESULT_FIELDS = {
     "val_curve": _list,
     "train_losses": _list,
 }
+
+
+def parse(data: bytes, exact: bool = False):
+    """The JSON value in ``data``: orjson where installed, the standard library where it is not, refuses (NaN,
+    Infinity, which records written by ``json`` may hold) or ``exact`` is asked for: orjson reads an integer
+    past 64 bits as a float. Errors are ValueError."""
+    if orjson is not None and not exact:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def config_key(config: dict) -> str:

@@ -148,14 +148,16 @@ class Store:
 
         FileNotFoundError when absent; any other OSError when it cannot be read.
         """
-        try:
-            record = json.loads(read_limited(path))
-        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested past the parser's depth
-            raise NotARecord(f"unreadable record: {str(exc)[:200] or type(exc).__name__}") from None
-        problem = records.problem(record) or key_problem(record, path)
-        if problem is not None:
-            raise NotARecord(f"not a harness run record: {problem}")
-        return record
+        data = read_limited(path)
+        for exact in (False, True):  # a record refused is read again exactly: orjson reads huge integers as floats
+            try:
+                record = records.parse(data, exact=exact)
+            except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested past the parser's depth
+                raise NotARecord(f"unreadable record: {str(exc)[:200] or type(exc).__name__}") from None
+            problem = records.problem(record) or key_problem(record, path)
+            if problem is None:
+                return record
+        raise NotARecord(f"not a harness run record: {problem}")
 
     def inspect(self, key: str) -> tuple[dict | None, str | None]:
         """``(record, None)``; ``(None, None)`` when absent; ``(None, why)`` when the file is not a valid record.

@@ -28,6 +28,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections import deque
@@ -39,7 +40,7 @@ from harness.config import RunConfig
 from harness.errors import one_line
 from harness.launch.base import Launcher
 from harness.launch.factory import make_launcher
-from harness.records import is_final
+from harness.records import FINAL_STATUSES, is_final
 from harness.store import Claim, Store, UnreadableRecord, os_reason
 
 #: Where a sweep's records go when no output is given: ``results/<suite name>``.
@@ -80,8 +81,11 @@ class Sweep:
         oom_retry: bool = False,
         emit: Callable[..., None] | None = None,
         on_record: Callable[[dict, Path], None] | None = None,
+        indexed: dict[str, str] | None = None,
     ):
         self.store = store
+        self.indexed = indexed or {}  # key -> status of the valid records the run index vouches for: not read again
+        self.reused_keys: list[str] = []
         self.rerun = rerun
         self.oom_retry = oom_retry
         self.emit = emit or (lambda kind, **data: None)
@@ -108,11 +112,23 @@ class Sweep:
             self._settle(config)
         return len(self._queue)
 
+    def queued(self) -> list[RunConfig]:
+        """The runs waiting to be trained, in order."""
+        return list(self._queue)
+
     def _settle(self, config, retry_of: str | None = None) -> None:
         """Reuse ``config``'s record if settled (following its retries), else queue it."""
         key = config.key()
         if retry_of is not None:
             self._retry_of[key] = retry_of
+        status = None if self.rerun else self.indexed.get(key)
+        if status in FINAL_STATUSES:
+            self.reused_keys.append(key)
+            self.reused += 1
+            return
+        if status is not None and not (self.oom_retry and status == "oom"):  # valid, not final: trained again
+            self._queue.append(config)  # (an out-of-memory run may name its retry: read below)
+            return
         try:
             existing = self._existing(config)
         except UnreadableRecord as exc:
@@ -332,23 +348,39 @@ class SweepResult:
     reused: int = 0
     blocked: list[str] = field(default_factory=list)
     unsaved: list[str] = field(default_factory=list)
+    reused_runs: object = None  # runs frame of the finished cells reused through the run index, never read as records
 
     @property
     def storage_ok(self) -> bool:
         """Whether every cell could be read and every record written where it belongs."""
         return not self.blocked and not self.unsaved
 
-    def frame(self):
-        from harness.reporting.frames import runs_frame
+    def all_records(self) -> list[dict]:
+        """Every record of the grid: ``records`` and, read from their files now, those reused through the index."""
+        if self.reused_runs is None or self.reused_runs.empty:
+            return list(self.records)
+        store = Store(self.output)
+        return [*filter(None, (store.read(key) for key in self.reused_runs["key"])), *self.records]
 
-        return runs_frame(self.records)
+    def frame(self):
+        """One row per run of the grid (:func:`harness.reporting.frames.runs_frame`), reused cells included."""
+        import pandas as pd
+
+        from harness.reporting.columnar import typed
+        from harness.reporting.frames import column_order, runs_frame
+
+        frame = runs_frame(self.records)
+        if self.reused_runs is None or self.reused_runs.empty:
+            return frame
+        both = pd.concat([self.reused_runs, frame.drop(columns=[c for c in frame if c.startswith("detail.")])])
+        return typed(both.reindex(columns=[c for c in column_order(both.columns) if c in both]).reset_index(drop=True))
 
     def table(self, fmt: str = "simple") -> str:
-        """The sweep's records in a text format of :func:`harness.reporting.export.export` (csv: one row per run)."""
-        from harness.reporting.export import export
+        """The sweep's runs in a text format of :func:`harness.reporting.export.export_runs` (csv: one row per run)."""
+        from harness.reporting.export import export_runs
         from harness.reporting.formats import check_text_format
 
-        return export(self.records, check_text_format(fmt))
+        return export_runs(self.frame(), check_text_format(fmt))
 
 
 def run_configs(
@@ -365,23 +397,28 @@ def run_configs(
     oom_retry: bool = False,
     address: str | None = None,
     threads: int | None = None,
+    use_index: bool = True,
 ) -> SweepResult:
     """Train the given runs (already resolved configs) into ``output``, reusing finished records unless ``rerun``.
 
     What :func:`harness.run` does after expanding its grid; ``harness tune`` calls it
     with the configs its search chose. ``timeout``, ``oom_retry`` and ``threads`` as in :func:`harness.run`.
+    In a folder big enough to keep a run index, the finished cells are found through it
+    and reused unread (``SweepResult.reused_runs``) unless ``use_index`` is False.
     """
     emit = on_event or (lambda kind, **data: None)
     pool = make_launcher(
         launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs, threads=threads
     )
     store = Store(output)
+    indexed = [] if rerun or not use_index else indexed_runs(store)
     sweep = Sweep(
         store,
         rerun=rerun,
         oom_retry=oom_retry,
         emit=emit,
         on_record=lambda record, path: notify_record_written(registry, record, path),
+        indexed=dict(zip(indexed["key"], indexed["status"], strict=True)) if len(indexed) else None,
     )
     todo = sweep.plan(runs)
     emit(
@@ -389,4 +426,66 @@ def run_configs(
         in_process=pool.name == "inline", blocked=len(sweep.blocked),
     )  # fmt: skip
     sweep.run(pool)
-    return SweepResult(store.root, sweep.records, reused=sweep.reused, blocked=sweep.blocked, unsaved=sweep.unsaved)
+    reused_runs = indexed[indexed["key"].isin(sweep.reused_keys)] if sweep.reused_keys else None
+    return SweepResult(
+        store.root, sweep.records, reused=sweep.reused, blocked=sweep.blocked, unsaved=sweep.unsaved,
+        reused_runs=reused_runs,
+    )  # fmt: skip
+
+
+def indexed_runs(store: Store):
+    """The runs frame of the valid records under ``store``, from the run index; [] in a folder too small
+    to keep one (:data:`harness.reporting.run_index.INDEX_FROM`).
+
+    What lets a sweep over a 100,000-run grid decide what is done without reading every record:
+    a finished cell in it is reused as it is, an unfinished one trained again, neither read.
+    """
+    from harness.reporting.run_index import INDEX_FROM, load_runs
+
+    try:
+        count = sum(1 for entry in os.scandir(store.runs) if entry.name.endswith(".json"))
+    except OSError:
+        return []
+    if count < INDEX_FROM:
+        return []
+    runs, _ = load_runs(store.root)
+    return runs
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep would do (``harness run --plan``): the grid's size, the runs it would reuse, train or skip."""
+
+    output: Path
+    total: int
+    reused: int
+    todo: list[RunConfig]
+    blocked: list[str]
+    broken: int
+
+    def describe(self, shown: int = 10) -> str:
+        lines = [
+            f"{self.total:,} runs: {self.reused:,} finished (reused), {len(self.todo):,} to train"
+            + (f" ({self.broken:,} of them over a file that is not a valid record)" if self.broken else "")
+            + (f", {len(self.blocked):,} blocked (a file that cannot be read)" if self.blocked else ""),
+        ]
+        for config in self.todo[:shown]:
+            lines.append(f"  to train: {config.model_label} / {config.dataset_label} / {config.optimizer_label}"
+                         f" seed {config.seed} ({config.key()})")  # fmt: skip
+        if len(self.todo) > shown:
+            lines.append(f"  ... and {len(self.todo) - shown:,} more")
+        return "\n".join(lines)
+
+
+def plan_configs(runs: list[RunConfig], output, *, rerun: bool = False, oom_retry: bool = False) -> SweepPlan:
+    """What :func:`run_configs` would train and reuse, deciding it the same way, without training anything."""
+    store = Store(output)
+    indexed = [] if rerun else indexed_runs(store)
+    broken = []
+    sweep = Sweep(
+        store, rerun=rerun, oom_retry=oom_retry,
+        indexed=dict(zip(indexed["key"], indexed["status"], strict=True)) if len(indexed) else None,
+        emit=lambda kind, **data: broken.append(data) if kind == "broken" else None,
+    )  # fmt: skip
+    sweep.plan(runs)
+    return SweepPlan(store.root, sweep.total, sweep.reused, sweep.queued(), sweep.blocked, len(broken))

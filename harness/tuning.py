@@ -161,7 +161,8 @@ def tune(
     for model, dataset, reason in skipped:
         emit("skip", model=model, dataset=dataset, reason=reason)
 
-    common = {"registry": registry, "suite_name": suite.name, "rerun": rerun}
+    # every record read in full: the choice reads the search's, and the final ones get their ``tuning`` entry again
+    common = {"registry": registry, "suite_name": suite.name, "rerun": rerun, "use_index": False}
     common.update(launcher=launcher, jobs=jobs, address=address, **execution_options(suite))
     run = partial(run_configs, on_event=on_event, **common)  # both phases train alike, each into its own folder
     search = _search(run, root / "search", base_runs, grids, search_seeds, registry, emit)

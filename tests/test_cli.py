@@ -73,6 +73,19 @@ def test_run_prints_table_then_report_prints_it_again(tmp_path, capsys):
     assert "2 runs (0 to train, 2 already done)" in capsys.readouterr().err
 
 
+def test_run_plan_says_what_would_train_and_trains_nothing(tmp_path, capsys):
+    out_dir = tmp_path / "res"
+    fewer = [*FAST[:7], "1", *FAST[8:]]  # the same grid with one seed
+    assert FAST[6:8] == ["--seeds", "2"]
+    assert main(["run", *fewer, "--output", str(out_dir)]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in (out_dir / "runs").glob("*.json"))
+    assert main(["run", *FAST, "--output", str(out_dir), "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs: 1 finished (reused), 1 to train" in out and "to train: logreg / digits / adam seed 1" in out
+    assert sorted(p.name for p in (out_dir / "runs").glob("*.json")) == before  # nothing trained
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [

@@ -23,7 +23,8 @@ step-time CV above 0.5, threads waiting for a core; see
 :mod:`harness.reporting.frames`) is never called a regression or an
 improvement: its verdict is :data:`DISTURBED`, its note says which side and
 why, it does not fail ``harness compare``, and the verdict line counts it.
-Nothing here imports torch.
+Each folder is read as a runs frame (:func:`harness.reporting.run_index.load_runs`), its runs grouped by
+cell once and each cell's settings parsed once. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from functools import partial
 from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
-from harness.records import canonical, label, run_device, without_seed
-from harness.reporting.frames import timing_reasons
+from harness.records import canonical, label
+from harness.reporting.frames import CELL_SETTINGS
 from harness.reporting.stats import ALPHA, BOOTSTRAP, WELCH, Estimate, Significance, difference_test, estimate
 from harness.specs import KINDS
 
@@ -52,6 +53,11 @@ DISTURBED = "timing disturbed"
 
 #: Quantities measured by the clock, hence untrustworthy when a run's timing was disturbed.
 SPEED_QUANTITIES = ("samples/s",)
+
+
+#: The columns of :meth:`Comparison.frame`.
+_FRAME_COLUMNS = ("cell", "quantity", "better", "base_mean", "base_ci95", "base_n", "new_mean", "new_ci95", "new_n")
+_FRAME_COLUMNS += ("relative_change", "p_value", "test", "verdict", "note")
 
 
 class DeviceMismatchError(HarnessError):
@@ -129,29 +135,14 @@ class Comparison:
         """One row per change, then one per one-sided cell (verdict 'only in base'/'only in new')."""
         import pandas as pd
 
-        rows = [
-            {
-                "cell": c.cell,
-                "quantity": c.quantity,
-                "better": c.better,
-                "base_mean": c.base.mean,
-                "base_ci95": c.base.ci,
-                "base_n": c.base.n,
-                "new_mean": c.new.mean,
-                "new_ci95": c.new.ci,
-                "new_n": c.new.n,
-                "relative_change": c.relative,
-                "p_value": c.test.p_value,
-                "test": c.test.method,
-                "verdict": c.verdict,
-                "note": c.note,
-            }
-            for c in self.changes
-        ]
+        def values(c: Change) -> tuple:
+            sides = (c.base.mean, c.base.ci, c.base.n, c.new.mean, c.new.ci, c.new.n)
+            return c.cell, c.quantity, c.better, *sides, c.relative, c.test.p_value, c.test.method, c.verdict, c.note
+
+        rows = [dict(zip(_FRAME_COLUMNS, values(c), strict=True)) for c in self.changes]
         rows += [{"cell": name, "verdict": "only in base"} for name in self.only_base]
         rows += [{"cell": name, "verdict": "only in new"} for name in self.only_new]
-        columns = ["cell", "quantity", "better", "base_mean", "base_ci95", "base_n", "new_mean", "new_ci95", "new_n"]
-        return pd.DataFrame(rows, columns=[*columns, "relative_change", "p_value", "test", "verdict", "note"])
+        return pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
 
     def as_dict(self) -> dict:
         """Plain JSON-ready data (NaN and infinities as None)."""
@@ -183,19 +174,7 @@ class Comparison:
         lines = []
         if self.device_mismatches:
             lines += [_mismatch_text(self.device_mismatches, allowed=True), ""]
-        rows = [
-            [
-                c.cell,
-                c.quantity,
-                _value(c, c.base),
-                _value(c, c.new),
-                _relative(c.relative),
-                c.test.describe(),
-                c.verdict.upper() if c.verdict == REGRESSION else c.verdict,
-                c.note,
-            ]
-            for c in self.changes
-        ]
+        rows = [[c.cell, c.quantity, _value(c, c.base), _value(c, c.new), *_judged(c)] for c in self.changes]
         if rows:
             headers = ["cell", "quantity", "base", "new", "change", "test", "verdict", "note"]
             lines.append(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True))
@@ -238,6 +217,12 @@ def _value(change: Change, value: Estimate) -> str:
     return f"{text} (n={value.n})"
 
 
+def _judged(change: Change) -> list[str]:
+    """The change, the test, the verdict (a regression in capitals) and the note of a row of the table."""
+    verdict = change.verdict.upper() if change.verdict == REGRESSION else change.verdict
+    return [_relative(change.relative), change.test.describe(), verdict, change.note]
+
+
 def _relative(relative: float) -> str:
     if math.isnan(relative):
         return ""
@@ -262,40 +247,89 @@ def _mismatch_text(mismatches: list[DeviceMismatch], allowed: bool) -> str:
 # ---------------------------------------------------------------------------
 
 
+#: The runs frame's columns read of a cell's ok runs; in the text ones a gap (None or NaN) reads None.
+_TEXTS = ("metric", "metric_mode", "memory_kind", "timing_notes")
+_COLUMNS = (*_TEXTS, "test_metric", "samples_per_s", "peak_memory_mb", "timing_disturbed")
+
+
 @dataclass
 class _Cell:
+    """A cell of one side: its config on the shared fields, its device, every run's status, its ok runs' columns."""
+
     config: dict
     device: str | None
-    records: list[dict] = field(default_factory=list)
-
-    @property
-    def ok(self) -> list[dict]:
-        return [r for r in self.records if r.get("status") == "ok"]
-
-    def values(self, name: str) -> list:
-        return [(r.get("results") or {}).get(name) for r in self.ok]
+    statuses: object = ()  # an array, in the order the runs were read
+    ok: dict = field(default_factory=dict)  # column -> an array of its values over the ok runs, in that order
+    ok_runs: int = 0
 
 
-def _load(directory) -> tuple[list[dict], list[tuple[Path, str]]]:
-    from harness.store import Store
+def _load(directory) -> tuple[object, list[tuple[Path, str]]]:
+    """The runs frame of a results directory, and ``(path, problem)`` for each file that is not a record."""
+    from harness.reporting.run_index import load_runs
 
     if not Path(directory).is_dir():
         raise HarnessError(f"{directory} is not a directory")
-    records, problems = Store(directory).load_all()
-    if not records:
+    runs, problems = load_runs(directory, details=False)
+    if runs.empty:
         raise HarnessError(f"no run records under {directory}")
-    return records, problems
+    return runs, problems
 
 
-def _cells(records: list[dict], fields: set[str]) -> dict[tuple[str, str | None], _Cell]:
-    """(match key, device) -> cell, the match key being the config on ``fields``."""
+def _identities(runs) -> tuple[object, list[dict], set[str]]:
+    """Each run's cell as a code, each cell's identity (config without seed, plus device), read once, its fields."""
+    import pandas as pd
+
+    codes, settings = pd.factorize(runs[CELL_SETTINGS])  # cells in the order their first run was read
+    identities = [json.loads(text) for text in settings]
+    return codes, identities, {name for identity in identities for name in identity} - {"device"}
+
+
+def _column(runs, name: str):
+    """A column of the runs frame as an array; in a text column a gap (None or NaN) reads None."""
+    import numpy as np
+
+    column = runs[name]
+    if name == "timing_disturbed":
+        return column.eq(True).to_numpy()
+    if name in _TEXTS:
+        return np.where(column.notna().to_numpy(), column.to_numpy(dtype=object), None)
+    return column.to_numpy()
+
+
+def _groups(groups, count: int) -> tuple[object, list[int]]:
+    """The stable order that sorts rows by group (``0 <= groups < count``), and where each starts in it, then ends."""
+    import numpy as np
+
+    order = np.argsort(groups, kind="stable")
+    return order, np.searchsorted(groups[order], np.arange(count + 1)).tolist()
+
+
+def _cells(runs, identities: tuple, fields: set[str]) -> dict[str, dict[str | None, _Cell]]:
+    """Match key -> device -> cell, the match key being the config on ``fields``; runs grouped once, by column."""
+    import numpy as np
+
+    codes, settings, _ = identities
     cells: dict[tuple[str, str | None], _Cell] = {}
-    for record in records:
-        config = {k: v for k, v in without_seed(record.get("config")).items() if k in fields}
-        device = run_device(record)
-        key = canonical(config)
-        cells.setdefault((key, device), _Cell(config, device)).records.append(record)
-    return cells
+    index: dict[tuple[str, str | None], int] = {}
+    positions = np.empty(len(settings), dtype=np.intp)  # settings -> cell: fields one side lacks merge cells
+    for i, identity in enumerate(settings):
+        config = {k: v for k, v in identity.items() if k in fields}
+        key = (canonical(config), identity.get("device"))
+        positions[i] = index.setdefault(key, len(index))
+        cells.setdefault(key, _Cell(config, identity.get("device")))
+    rows = positions[codes]
+    statuses = runs["status"].to_numpy()
+    ok = statuses == "ok"
+    (order, bounds), (ok_order, ok_bounds) = _groups(rows, len(cells)), _groups(rows[ok], len(cells))
+    statuses, columns = statuses[order], {name: _column(runs, name)[ok][ok_order] for name in _COLUMNS}
+    for i, cell in enumerate(cells.values()):
+        start, stop = ok_bounds[i], ok_bounds[i + 1]
+        cell.statuses, cell.ok = statuses[bounds[i] : bounds[i + 1]], {k: v[start:stop] for k, v in columns.items()}
+        cell.ok_runs = stop - start
+    grouped: dict[str, dict[str | None, _Cell]] = {}
+    for (key, device), cell in cells.items():
+        grouped.setdefault(key, {})[device] = cell
+    return grouped
 
 
 def _cell_names(cells: list[_Cell]) -> dict[int, str]:
@@ -312,19 +346,11 @@ def _cell_names(cells: list[_Cell]) -> dict[int, str]:
     return readable_names(entries)
 
 
-def _by_config(cells: dict) -> dict[str, dict[str | None, _Cell]]:
-    grouped: dict[str, dict[str | None, _Cell]] = {}
-    for (key, device), cell in cells.items():
-        grouped.setdefault(key, {})[device] = cell
-    return grouped
-
-
 def _pair(base: dict, new: dict) -> tuple[list[tuple[_Cell, _Cell]], list[_Cell], list[_Cell]]:
     """Cells matched by config and device; a config on one device a side each is a (device-mismatched) pair too."""
     pairs, only_base, only_new = [], [], []
-    base_configs, new_configs = _by_config(base), _by_config(new)
-    for key in dict.fromkeys([*base_configs, *new_configs]):
-        b, n = base_configs.get(key, {}), new_configs.get(key, {})
+    for key in dict.fromkeys([*base, *new]):
+        b, n = base.get(key, {}), new.get(key, {})
         pairs += [(b[d], n[d]) for d in b if d in n]
         left_b, left_n = [b[d] for d in b if d not in n], [n[d] for d in n if d not in b]
         if len(left_b) == 1 and len(left_n) == 1:
@@ -371,38 +397,37 @@ def _judge(name, quantity, better, base_values, new_values, *, threshold, alpha,
 def _changes(name: str, base: _Cell, new: _Cell, threshold: float, alpha: float, method: str) -> list[Change]:
     from harness.reporting.text import MEMORY_KINDS
 
-    if not base.ok or not new.ok:
+    if not base.ok_runs or not new.ok_runs:
         none = Significance("none", math.nan, "")
-        statuses = Counter(r.get("status") for r in (new if base.ok else base).records)
+        statuses = Counter((new if base.ok_runs else base).statuses)
         detail = ", ".join(f"{count} {status}" for status, count in statuses.items())
-        if base.ok:
-            verdict, note = REGRESSION, f"no ok run in NEW ({detail}); BASE had {len(base.ok)}"
-        elif new.ok:
-            verdict, note = IMPROVED, f"no ok run in BASE ({detail}); NEW has {len(new.ok)}"
+        if base.ok_runs:
+            verdict, note = REGRESSION, f"no ok run in NEW ({detail}); BASE had {base.ok_runs}"
+        elif new.ok_runs:
+            verdict, note = IMPROVED, f"no ok run in BASE ({detail}); NEW has {new.ok_runs}"
         else:
             verdict, note = NOT_COMPARED, "no ok run on either side"
         # here the "mean" is the count of ok runs and n the count of runs: shown as 'ok/runs'
-        counts = (Estimate(len(base.ok), math.nan, len(base.records), math.nan),)
-        counts += (Estimate(len(new.ok), math.nan, len(new.records), math.nan),)
+        counts = (Estimate(base.ok_runs, math.nan, len(base.statuses), math.nan),)
+        counts += (Estimate(new.ok_runs, math.nan, len(new.statuses), math.nan),)
         return [Change(name, OK_RUNS, "max", *counts, math.nan, none, verdict, note)]
 
-    runs = base.ok + new.ok
     judge = partial(_judge, name, threshold=threshold, alpha=alpha, method=method)
-    metrics = {r.get("metric") for r in runs}
+    metrics = {*base.ok["metric"], *new.ok["metric"]}
     metric = f"test {metrics.pop()}" if len(metrics) == 1 else "test metric"
-    modes = {r.get("metric_mode") for r in runs}
+    modes = {*base.ok["metric_mode"], *new.ok["metric_mode"]}
     if len(modes) == 1 and modes <= {"max", "min"}:
-        metric_change = judge(metric, modes.pop(), base.values("test_metric"), new.values("test_metric"))
+        metric_change = judge(metric, modes.pop(), base.ok["test_metric"], new.ok["test_metric"])
     else:
         metric_change = _not_compared(name, metric, "metric_mode unknown or differs between the sides")
-    speed_change = judge("samples/s", "max", base.values("samples_per_s"), new.values("samples_per_s"))
+    speed_change = judge("samples/s", "max", base.ok["samples_per_s"], new.ok["samples_per_s"])
     speed_change = _distrust_timing(speed_change, base, new)
-    kinds = {(r.get("results") or {}).get("memory_kind") for r in runs} - {None}
+    kinds = {*base.ok["memory_kind"], *new.ok["memory_kind"]} - {None}
     if len(kinds) > 1:  # CPU RSS growth against CUDA allocation: two different numbers
         memory_change = _not_compared(name, "peak MiB", f"memory measured differently: {', '.join(sorted(kinds))}")
     else:
         quantity = f"peak MiB ({MEMORY_KINDS.get(k, k)})" if (k := next(iter(kinds), None)) else "peak MiB"
-        memory_change = judge(quantity, "min", base.values("peak_memory_mb"), new.values("peak_memory_mb"))
+        memory_change = judge(quantity, "min", base.ok["peak_memory_mb"], new.ok["peak_memory_mb"])
     return [metric_change, speed_change, memory_change]
 
 
@@ -410,10 +435,10 @@ def _disturbance(base: _Cell, new: _Cell) -> str:
     """'NEW: 2 of 5 runs (load 3.2 > 2 cores)': which side's ok runs had disturbed timing, and why; '' if none."""
     sides = []
     for side, cell in (("BASE", base), ("NEW", new)):
-        reasons = [timing_reasons(record) for record in cell.ok]
-        if count := sum(1 for r in reasons if r):
-            why = "; ".join(dict.fromkeys(reason for run in reasons for reason in run))
-            sides.append(f"{side}: {count} of {len(reasons)} runs ({why})")
+        if count := int(cell.ok["timing_disturbed"].sum()):
+            # the runs frame joins a run's reasons with '; ' (harness.reporting.frames)
+            reasons = (reason for notes in cell.ok["timing_notes"] if notes for reason in notes.split("; "))
+            sides.append(f"{side}: {count} of {cell.ok_runs} runs ({'; '.join(dict.fromkeys(reasons))})")
     return ", ".join(sides)
 
 
@@ -451,15 +476,13 @@ def compare_dirs(
         raise ConfigError(f"threshold must be a relative change >= 0 (0.05 is 5%), got {threshold!r}")
     if test not in (WELCH, BOOTSTRAP):
         raise ConfigError(f"unknown test {test!r}; use {WELCH} or {BOOTSTRAP}")
-    base_records, base_problems = _load(base)
-    new_records, new_problems = _load(new)
-    base_fields = {k for r in base_records for k in without_seed(r.get("config"))}
-    new_fields = {k for r in new_records for k in without_seed(r.get("config"))}
-    shared = base_fields & new_fields
+    (base_runs, base_problems), (new_runs, new_problems) = _load(base), _load(new)
+    base_cells, new_cells = _identities(base_runs), _identities(new_runs)
+    shared = base_cells[2] & new_cells[2]  # config fields
     result = Comparison(Path(base), Path(new), threshold, alpha, test, problems=base_problems + new_problems)
-    result.unmatched_fields = sorted(base_fields ^ new_fields)
+    result.unmatched_fields = sorted(base_cells[2] ^ new_cells[2])
 
-    pairs, only_base, only_new = _pair(_cells(base_records, shared), _cells(new_records, shared))
+    pairs, only_base, only_new = _pair(_cells(base_runs, base_cells, shared), _cells(new_runs, new_cells, shared))
     names = _cell_names([b for b, _ in pairs] + only_base + only_new)
     names.update({id(n): names[id(b)] for b, n in pairs})
     result.device_mismatches = [

@@ -37,58 +37,66 @@ def render(summary, fmt: str = "simple") -> str:
         from harness.reporting.latex import escape, render_latex
 
         return "\n\n".join([render_latex(summary), *(escape(line) for line in notes)])
-    from tabulate import tabulate
+    from harness.reporting.simple_table import table
 
-    columns = text_columns(summary)
-    rows = [[text(row) for _, text in columns] for _, row in summary.iterrows()]
-    headers = [header for header, _ in columns]
-    # numparse off: tabulate would turn '0.900' back into '0.9'
-    return "\n".join([tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True), *notes])
+    columns = text_columns(summary)  # each column's texts at once, not row by row
+    headers, texts = [header for header, _ in columns], [column.texts(summary) for _, column in columns]
+    return "\n".join([table(headers, texts, fmt), *notes])
 
 
-def load_records(root) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """Every valid record under ``root`` (each run once), and ``(path, problem)`` for files that are not one.
+def load_runs(root, details: bool = False, use_index: bool = True):
+    """``(runs, problems)``: the runs frame of every valid record under ``root`` (each run once), through the
+    run index (:mod:`harness.reporting.run_index`), and ``(path, problem)`` for files that are not one.
 
     None at all is an error, which names the first file that was not a record (the only warning it would get).
     """
-    from harness.store import Store
+    from harness.reporting.run_index import load_runs as read_runs
 
-    records, problems = Store(root).load_all()
-    if not records:
+    runs, problems = read_runs(root, details=details, use_index=use_index)
+    if runs.empty:
         first = f"{problems[0][0]}: {problems[0][1]}" if problems else ""
         why = f" ({len(problems)} file(s) are not valid records; {first})" if problems else ""
         raise HarnessError(f"no run records under {root}{why}")
-    return records, problems
+    return runs, problems
 
 
 def export(records: list[dict], fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None):
-    """The records in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold; with
+    """:func:`export_runs` of a list of records."""
+    return export_runs(runs_frame(records), fmt, problems, stats=stats, test=test)
+
+
+def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None):
+    """The runs frame in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold; with
     ``stats`` the tables of :func:`stats_tables` below it), one row per run (``csv``, ``parquet`` as bytes),
-    or the whole ``html`` page (statistics always included)."""
+    or the whole ``html`` page (statistics always included; it needs the frame's detail columns)."""
     check_format(fmt)
     if fmt == "html":
         from harness.reporting.html import build_html
 
-        return build_html(records, problems, test=test)
+        return build_html(runs, problems, test=test)
     if stats and fmt in BINARY_FORMATS:
         raise ConfigError(f"--stats adds tables below the report; {fmt} holds one row per run and nothing else")
-    runs = runs_frame(records)
     below = "\n\n" + stats_tables(runs, fmt, test=test) if stats else ""
     if fmt == "csv":  # the statistics follow as '# title' blocks, each parsable with comment='#'
-        return runs_export(records).to_csv(index=False).rstrip("\n") + below
+        return runs_export(runs).to_csv(index=False).rstrip("\n") + below
     if fmt == "parquet":
         import io
 
         buffer = io.BytesIO()
-        runs_export(records).to_parquet(buffer, index=False)
+        runs_export(runs).to_parquet(buffer, index=False)
         return buffer.getvalue()
     return render(summary_frame(runs), fmt) + below
 
 
+def needs_details(fmt: str) -> bool:
+    """Whether ``fmt`` shows more than the tables: the html page draws curves and lists tracebacks."""
+    return fmt == "html"
+
+
 def build_report(
-    root, fmt: str = "simple", stats: bool = False, test: str | None = None
+    root, fmt: str = "simple", stats: bool = False, test: str | None = None, use_index: bool = True
 ) -> tuple[str | bytes, list[tuple[Path, str]]]:
-    """:func:`export` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
+    """:func:`export_runs` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
     check_format(fmt)
-    records, problems = load_records(root)
-    return export(records, fmt, problems, stats=stats, test=test), problems
+    runs, problems = load_runs(root, details=needs_details(fmt), use_index=use_index)
+    return export_runs(runs, fmt, problems, stats=stats, test=test), problems

@@ -17,8 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the [fast] extra is not installed
+    orjson = None
 
 from harness.records import canonical, cell_identity, label
+from harness.reporting.columnar import from_arrow, rows_arrow, value_kinds
 from harness.reporting.values import missing
 from harness.specs import KINDS
 
@@ -91,6 +99,12 @@ TIMING_FIELDS = (
 TIMING_COLUMNS = (*(f"timing_{name}" for name in TIMING_FIELDS), "timing_disturbed", "timing_notes")
 
 
+#: What the HTML page shows beyond the tables, one text per run (JSON but the traceback); exports leave them out.
+#: ``detail.curve`` is ``[[epoch, val_metric], ...]``, ``detail.descriptions`` the record's ``descriptions``,
+#: ``detail.plugins`` its provenance's plugin versions.
+DETAIL_COLUMNS = ("detail.curve", "detail.descriptions", "detail.traceback", "detail.plugins")
+
+
 #: The JSON of a cell's identity (config without seed, plus device); summary_frame reads it back.
 CELL_SETTINGS = "cell_settings"
 
@@ -112,8 +126,14 @@ def _timing_columns(record: dict) -> dict:
     return {**row, "timing_disturbed": bool(reasons), "timing_notes": "; ".join(reasons)}
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _is_scalar(value) -> bool:
-    return value is None or isinstance(value, (str, int, float, bool))
+    return type(value) in _SCALARS or isinstance(value, _SCALARS)  # the exact types of parsed JSON first: fast
+
+
+_CONFIG_NAMES = frozenset(CONFIG_COLUMNS)
 
 
 def _flat_config(config: dict) -> dict:
@@ -130,12 +150,60 @@ def _flat_config(config: dict) -> dict:
     return row
 
 
-def _put(row: dict, prefix: str, name: str, value) -> None:
-    """Add a column; a name already taken (``seed``, ``precision``...) gets the section's prefix."""
-    row[f"{prefix}_{name}" if name in row or name in CONFIG_COLUMNS else name] = value
+def _curve_text(curve) -> str | None:
+    """A run's validation curve as compact JSON ``[[epoch, metric], ...]``: the points that have both, finite."""
+    if not isinstance(curve, list):
+        return None
+    try:
+        pairs = [(point["epoch"], point["val_metric"]) for point in curve]
+    except (TypeError, KeyError):  # a point that is not an object, or lacks one of them
+        pairs = [(point.get("epoch"), point.get("val_metric")) for point in curve if isinstance(point, dict)]
+    kept = [
+        [epoch, value]
+        for epoch, value in pairs
+        if type(epoch) is int and (type(value) is int or (type(value) is float and value - value == 0))  # finite
+    ]
+    if len(kept) < len(pairs):  # numbers of other types (numpy's, in a record made in memory) are numbers too
+        kept = [
+            [int(epoch), float(value)]
+            for epoch, value in pairs
+            if isinstance(epoch, int) and not isinstance(epoch, bool) and _finite_number(value)
+        ]
+    return _compact_json(kept) if kept else None
 
 
-def _run_row(record: dict) -> dict:
+def _finite_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _compact_json(value) -> str:
+    """JSON without spaces, keys sorted: orjson's when installed (ten times faster), else the standard library's."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # a value orjson cannot write (an integer past 64 bits): the standard library can
+            pass
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _json_text(value) -> str | None:
+    return _compact_json(value) if value else None
+
+
+def _details(record: dict) -> dict:
+    """The :data:`DETAIL_COLUMNS` of one run."""
+    results = record.get("results") or {}
+    traceback = record.get("traceback")
+    return {
+        "detail.curve": _curve_text(results.get("val_curve")),
+        "detail.descriptions": _json_text(record.get("descriptions")),
+        "detail.traceback": traceback if isinstance(traceback, str) and traceback else None,
+        "detail.plugins": _json_text((record.get("provenance") or {}).get("plugins")),
+    }
+
+
+def run_row(record: dict) -> dict:
+    """One run as a row of the runs frame: every scalar it holds, flattened, and its :data:`DETAIL_COLUMNS`."""
     identity = canonical(cell_identity(record))
     results = record.get("results") or {}
     row = {
@@ -149,45 +217,60 @@ def _run_row(record: dict) -> dict:
     row.update(_flat_config(record.get("config") or {}))
     if row["synthetic"] and "synthetic" not in str(row["dataset_label"]):
         row["dataset_label"] = f"{row['dataset_label']} (synthetic)"  # never mistaken for a real result
-    for name, value in results.items():
-        if _is_scalar(value):
-            _put(row, "results", name, value)
+    _put_scalars(row, "results", results)
     for name, value in (results.get("test_metrics") or {}).items():
         row.setdefault(f"test_{name}", value)  # test_loss is already there from results
     row.update(_timing_columns(record))
-    for name, value in (record.get("provenance") or {}).items():
-        if _is_scalar(value):
-            _put(row, "provenance", name, value)
+    _put_scalars(row, "provenance", record.get("provenance") or {})
+    row.update(_details(record))
     return row
 
 
-def runs_frame(records: list[dict]):
-    """One row per run: status, flattened config, scalar results, ``test_<metric>`` and provenance.
+def _put_scalars(row: dict, prefix: str, section: dict) -> None:
+    """The scalar fields of a record's section as columns; a name already taken (``seed``, ``precision``...)
+    gets the section's prefix."""
+    for name, value in section.items():
+        if type(value) in _SCALARS or isinstance(value, _SCALARS):
+            row[f"{prefix}_{name}" if name in row or name in _CONFIG_NAMES else name] = value
 
-    Lists (validation curves, loss histories) stay in the records. Columns
-    that tables rely on exist even when no record has them (NaN), so failed
-    or partial records never break a table.
+
+def column_order(names) -> list[str]:
+    """Columns in the one order every frame has: the expected ones, then the others sorted, the details last.
+
+    Fixed by the names alone, never by which record came first, so a frame read
+    from the run index and one built from the files list their columns alike.
     """
-    import pandas as pd
-
-    rows = [_run_row(record) for record in records]
     expected = (*RECORD_COLUMNS[:2], CELL_SETTINGS, *RECORD_COLUMNS[2:], *CONFIG_COLUMNS, *RESULT_COLUMNS)
     expected = (*expected, *TIMING_COLUMNS, *PROVENANCE_COLUMNS)
-    seen = {}  # ordered union: the expected columns first, then whatever the records brought
-    for name in (*expected, *(name for row in rows for name in row)):
-        seen.setdefault(name, None)
-    return pd.DataFrame(rows).reindex(columns=list(seen))
+    rest = sorted(set(names) - set(expected) - set(DETAIL_COLUMNS))
+    return [*expected, *rest, *DETAIL_COLUMNS]
 
 
-def runs_export(records: list[dict]):
-    """One row per run with every scalar config, result and provenance field: what csv and parquet hold.
+def rows_frame(rows: list[dict]):
+    """The runs frame of rows made by :func:`run_row`, typed the way the run index stores it
+    (:mod:`harness.reporting.columnar`)."""
+    names = {name for row in rows for name in row}
+    return from_arrow(rows_arrow(rows, column_order(names)))
+
+
+def runs_frame(records: list[dict]):
+    """One row per run: status, flattened config, scalar results, ``test_<metric>``, provenance and details.
+
+    Lists (validation curves, loss histories) stay in the records but the
+    curve's text in ``detail.curve``. Columns that tables rely on exist even
+    when no record has them (NaN), so failed or partial records never break a table.
+    """
+    return rows_frame([run_row(record) for record in records])
+
+
+def runs_export(runs):
+    """The runs frame as csv and parquet hold it: every scalar config, result and provenance field, one row per run.
 
     Columns holding mixed kinds of values (a number in one record, a string
     in another) become strings, so Parquet can type every column.
     """
-    frame = runs_frame(records).drop(columns=[CELL_SETTINGS])
+    frame = runs.drop(columns=[CELL_SETTINGS, *(c for c in DETAIL_COLUMNS if c in runs.columns)])
     for name in frame.columns:
-        values = frame[name].dropna()
-        if frame[name].dtype == object and len({type(v) for v in values}) > 1:
+        if frame[name].dtype == object and len(value_kinds(frame[name].tolist())) > 1:
             frame[name] = frame[name].map(lambda v: v if missing(v) else str(v))
     return frame

@@ -5,11 +5,18 @@ figure per workload (a dataset, since that fixes the metric), so the HTML
 report can inline them as SVG and ``harness report --plots DIR`` can save
 them as PNG or SVG files. matplotlib runs on its Agg backend (no screen
 needed) and is imported only when a figure is drawn.
+
+Everything comes from the runs frame and the summary frame (curves from
+``detail.curve``), and every figure stays readable at thousands of cells: a
+figure names at most :data:`MAX_DRAWN` cells (the best by rank), scatter plots
+draw the others in grey as one bitmap inside the SVG, and a note under the
+figure (:func:`figure_note`) says how many were left out or unnamed and where
+they all are. No cell is dropped silently.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +26,18 @@ PLOT_FORMATS = ("png", "svg")
 #: Okabe-Ito: distinguishable for colour-blind readers, and in greyscale print.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+#: Cells drawn and named per figure (curves, named points) at most: the best by rank; the figure says how many
+#: more there are and where. Scatter plots draw the others too, unnamed, in grey.
+MAX_DRAWN = 10
+
+#: Unnamed points of a scatter past which they are one bitmap inside the SVG, so a page of thousands stays small.
+RASTERIZE_FROM = 100
+
+#: The ``gid`` of the text under a figure saying what it leaves out; :func:`figure_note` reads it back.
+NOTE_GID = "harness-note"
+
+GREY = "#9a9a9a"
 
 
 def _pyplot():
@@ -39,14 +58,28 @@ def cell_label(row) -> str:
 
 
 def pareto_front(xs, ys, maximize_y: bool = True) -> list[bool]:
-    """Which points no other point beats on both axes: x (throughput) higher, y higher or lower per ``maximize_y``."""
-    sign = 1 if maximize_y else -1
-    points = [(float(x), sign * float(y)) for x, y in zip(xs, ys, strict=True)]
-    front = []
-    for i, (x, y) in enumerate(points):
-        dominated = any(ox >= x and oy >= y and (ox > x or oy > y) for j, (ox, oy) in enumerate(points) if j != i)
-        front.append(not dominated and math.isfinite(x) and math.isfinite(y))
-    return front
+    """Which points no other point beats on both axes: x (throughput) higher, y higher or lower per ``maximize_y``.
+
+    Sorted once (n log n): a point is beaten when a point of larger x has a y as good, or one of the same x
+    a better y. A point with a NaN beats nothing; one that is not finite is never on the front.
+    """
+    import numpy as np
+
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float) * (1 if maximize_y else -1)
+    front = np.zeros(len(x), dtype=bool)
+    valid = np.flatnonzero(~np.isnan(x) & ~np.isnan(y))
+    if not len(valid):
+        return front.tolist()
+    order = valid[np.lexsort((-y[valid], -x[valid]))]  # x falling, then y falling
+    sx, sy = x[order], y[order]
+    starts = np.flatnonzero(np.r_[True, sx[1:] != sx[:-1]])  # each run of one x value
+    group = np.cumsum(np.r_[True, sx[1:] != sx[:-1]]) - 1
+    best_of_group = sy[starts]  # the largest y at each x
+    before = np.r_[-np.inf, np.maximum.accumulate(best_of_group)[:-1]]  # the best y at any larger x
+    beaten = (sy < best_of_group[group]) | (sy <= before[group])
+    front[order] = ~beaten & np.isfinite(sx) & np.isfinite(sy)
+    return front.tolist()
 
 
 def _by_workload(summary):
@@ -56,53 +89,136 @@ def _by_workload(summary):
 
 
 def _style(index: int) -> dict:
-    return {"color": COLOURS[index % len(COLOURS)], "marker": MARKERS[index % len(MARKERS)]}
+    """Colour and marker of the ``index``-th cell: 64 distinct pairs before one repeats."""
+    return {"color": COLOURS[index % len(COLOURS)], "marker": MARKERS[(index + index // len(COLOURS)) % len(MARKERS)]}
 
 
-def _per_epoch(curves: list[list[dict]]) -> list[tuple[int, list[float]]]:
-    """(1-based epoch, the seeds' validation metrics at it) for every epoch some seed reached."""
-    by_epoch: dict[int, list[float]] = {}
-    for curve in curves:
-        for point in curve:
-            if "epoch" in point and not missing(point.get("val_metric")):
-                by_epoch.setdefault(int(point["epoch"]) + 1, []).append(float(point["val_metric"]))
-    return sorted(by_epoch.items())
+def best_ranked(frame, limit: int = MAX_DRAWN):
+    """``frame`` cut to ``limit`` rows, kept in its own order: the best ranks first (rank 1 of every workload,
+    then rank 2...; ties in the frame's order), the unranked last. Without a ``rank`` column, the first rows."""
+    import pandas as pd
+
+    if len(frame) <= limit or "rank" not in frame.columns:
+        return frame.iloc[:limit]
+    ranks = pd.to_numeric(frame["rank"].astype(object), errors="coerce").to_numpy(dtype=float, na_value=float("nan"))
+    order = pd.DataFrame({"rank": ranks, "position": range(len(frame))})
+    kept = order.sort_values(["rank", "position"], na_position="last", kind="stable")["position"].iloc[:limit]
+    return frame.iloc[sorted(kept)]
 
 
-def learning_curves(records: list[dict], summary, runs) -> list[tuple[str, object]]:
-    """Validation metric per epoch, mean over seeds with the min-max band, one line per cell."""
-    plt = _pyplot()
-    curves_by_cell: dict[str, list[list[dict]]] = {}
-    cell_of = dict(zip(runs["key"], runs["cell"], strict=True))
-    for record in records:
-        curve = (record.get("results") or {}).get("val_curve")
-        if record.get("status") == "ok" and isinstance(curve, list) and curve:
-            curves_by_cell.setdefault(cell_of.get(record.get("key")), []).append(curve)
-    figures = []
+def _finish(fig, note: str = "") -> None:
+    """Lay the figure out; a ``note`` says under it what it leaves out (the HTML caption repeats it, see
+    :func:`figure_note`)."""
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="#555555", ha="left", va="bottom", wrap=True, gid=NOTE_GID)
+    fig.tight_layout(rect=(0, 0.06, 1, 1) if note else (0, 0, 1, 1))
+
+
+def figure_note(fig) -> str:
+    """What a figure says it leaves out, or ''."""
+    return " ".join(t.get_text() for t in fig.texts if t.get_gid() == NOTE_GID)
+
+
+def _curve_points(runs):
+    """Mean, min and max of the validation metric per (cell, 1-based epoch) of ``runs``, and the curves per cell.
+
+    Each run's ``detail.curve`` is parsed once, all of them in one JSON document.
+    """
+    import numpy as np
+    import pandas as pd
+
+    curves = json.loads("[" + ",".join(runs["detail.curve"]) + "]")
+    lengths = np.fromiter((len(curve) for curve in curves), dtype=int, count=len(curves))
+    points = np.array([point for curve in curves for point in curve], dtype=float).reshape(-1, 2)
+    frame = pd.DataFrame(
+        {
+            "cell": np.repeat(runs["cell"].to_numpy(), lengths),
+            "epoch": points[:, 0].astype(int) + 1,
+            "value": points[:, 1],
+        }
+    )
+    stats = frame.groupby(["cell", "epoch"], sort=True)["value"].agg(["mean", "min", "max"])
+    return stats, runs["cell"].value_counts()
+
+
+def _has_curve(runs):
+    """Which runs finished ok with a validation curve."""
+    return (runs["status"] == "ok") & runs["detail.curve"].notna()
+
+
+def _drawn_curves(runs, summary) -> list[tuple]:
+    """(dataset, metric, cells drawn, cells with a curve, finished cells) per workload that has a curve."""
+    with_curve = set(runs.loc[_has_curve(runs), "cell"].unique())
+    out = []
     for dataset, cells in _by_workload(summary):
-        drawn = [(row, curves_by_cell[row["cell"]]) for _, row in cells.iterrows() if row["cell"] in curves_by_cell]
-        if not drawn:
-            continue
+        curved = cells[cells["cell"].isin(with_curve)]
+        if not curved.empty:
+            out.append((dataset, cells["metric"].iloc[0], best_ranked(curved), len(curved), len(cells)))
+    return out
+
+
+def learning_curves(runs, summary) -> list[tuple[str, object]]:
+    """Validation metric per epoch of each workload's best cells: mean over seeds with the min-max band.
+
+    At most :data:`MAX_DRAWN` cells per figure, the best by rank; the figure says how many it left out.
+    """
+    plt = _pyplot()
+    drawn = _drawn_curves(runs, summary)
+    if not drawn:
+        return []
+    cells = {cell for _, _, chosen, _, _ in drawn for cell in chosen["cell"]}
+    stats, curves = _curve_points(runs.loc[_has_curve(runs) & runs["cell"].isin(cells), ["cell", "detail.curve"]])
+    figures = []
+    for dataset, metric, chosen, with_curve, finished in drawn:
         fig, ax = plt.subplots(figsize=(7, 4.2))
-        for index, (row, curves) in enumerate(drawn):
-            kept = _per_epoch(curves)
-            if not kept:
-                continue
-            xs = [epoch for epoch, _ in kept]
-            style = _style(index)
-            ax.plot(xs, [sum(v) / len(v) for _, v in kept], label=cell_label(row), markersize=3, **style)
-            if len(curves) > 1:
-                low, high = [min(v) for _, v in kept], [max(v) for _, v in kept]
-                ax.fill_between(xs, low, high, color=style["color"], alpha=0.15)
-        metric = cells["metric"].iloc[0]
+        for index, (_, row) in enumerate(chosen.iterrows()):
+            points = stats.loc[row["cell"]]
+            xs, style = list(points.index), _style(index)
+            ax.plot(xs, points["mean"], label=cell_label(row), markersize=3, **style)
+            if curves[row["cell"]] > 1:
+                ax.fill_between(xs, points["min"], points["max"], color=style["color"], alpha=0.15)
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        ax.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{dataset}: learning curves")
+        title = f"{dataset}: learning curves"
+        shown = title if len(chosen) == with_curve else f"{title} (best {len(chosen)} of {with_curve:,} cells)"
+        ax.set(xlabel="epoch", ylabel=f"validation {metric}", title=shown)
         ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
-        figures.append((f"{dataset}: learning curves", fig))
+        notes = []
+        if len(chosen) < with_curve:
+            notes.append(
+                f"the best {len(chosen)} of {with_curve:,} cells by rank are drawn; all are in the summary table"
+            )
+        if with_curve < finished:
+            notes.append(f"{finished - with_curve:,} finished cells recorded no validation curve")
+        _finish(fig, "; ".join(notes))
+        figures.append((title, fig))
     return figures
 
 
+def _errorbars(ax, cells, x_column: str, **style):
+    """One errorbar call for all ``cells``; a missing std draws no bar."""
+    spread = cells["std"]
+    yerr = None if spread.isna().all() else spread.fillna(0).clip(lower=0)
+    return ax.errorbar(cells[x_column], cells["mean"], yerr=yerr, linestyle="none", **style)
+
+
+def _scatter_others(ax, others, x_column: str) -> None:
+    """The cells not named, in grey: their points in one line, their error bars in another (gaps between bars),
+    so thousands cost two artists; past :data:`RASTERIZE_FROM` both are one bitmap inside the SVG."""
+    import numpy as np
+
+    x, mean = others[x_column].to_numpy(dtype=float), others["mean"].to_numpy(dtype=float)
+    spread = others["std"].to_numpy(dtype=float, na_value=np.nan)
+    bars = np.isfinite(spread)
+    gap = np.full(bars.sum(), np.nan)
+    xs = np.column_stack([x[bars], x[bars], gap]).ravel()
+    ys = np.column_stack([(mean - spread)[bars], (mean + spread)[bars], gap]).ravel()
+    many = len(others) > RASTERIZE_FROM
+    ax.plot(xs, ys, color=GREY, linewidth=0.6, alpha=0.35, rasterized=many, zorder=1)
+    label = f"{len(others):,} other cells"
+    ax.plot(x, mean, linestyle="none", marker=".", markersize=4, color=GREY, alpha=0.8, label=label, rasterized=many)
+
+
+# kept whole: one figure's steps in drawing order (points, front, axes, note) read best together
 def _scatter(summary, x_column: str, x_label: str, front_maximizes_x: bool | None, kind: str):
     plt = _pyplot()
     figures = []
@@ -112,29 +228,30 @@ def _scatter(summary, x_column: str, x_label: str, front_maximizes_x: bool | Non
             continue
         fig, ax = plt.subplots(figsize=(7, 4.2))
         maximize = cells["metric_mode"].iloc[0] != "min"
-        for index, (_, row) in enumerate(cells.iterrows()):
-            style = _style(index)
-            ax.errorbar(
-                row[x_column],
-                row["mean"],
-                yerr=None if missing(row["std"]) else row["std"],
-                linestyle="none",
-                capsize=3,
-                label=cell_label(row),
-                **style,
-            )
+        named = best_ranked(cells)
+        others = cells[~cells["cell"].isin(named["cell"])]
+        if len(others):
+            _scatter_others(ax, others, x_column)
+        for index, (_, row) in enumerate(named.iterrows()):
+            _errorbars(ax, named.iloc[[index]], x_column, capsize=3, label=cell_label(row), **_style(index))
         if front_maximizes_x is not None and len(cells) > 1:
-            xs = list(cells[x_column] if front_maximizes_x else -cells[x_column])
-            on_front = pareto_front(xs, list(cells["mean"]), maximize_y=maximize)
-            front = cells[on_front].sort_values(x_column)
+            xs = cells[x_column] if front_maximizes_x else -cells[x_column]
+            front = cells[pareto_front(xs, cells["mean"], maximize_y=maximize)].sort_values(x_column)
             ax.plot(front[x_column], front["mean"], color="#888888", linestyle="--", zorder=0, label="Pareto front")
         metric = cells["metric"].iloc[0]
         better = "higher" if maximize else "lower"
         ax.set(xlabel=x_label, ylabel=f"test {metric} ({better} is better)", title=f"{dataset}: {kind}")
         if x_column == "samples_per_s" and cells[x_column].max() / max(cells[x_column].min(), 1e-12) > 20:
             ax.set_xscale("log")
-        ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
+        if others.empty:
+            ax.legend(fontsize=8, loc="best")
+        else:  # beside the axes: no point hidden under it, and no search for the emptiest corner among thousands
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+        note = (
+            f"every one of the {len(cells):,} cells is drawn; the best {len(named)} by rank are named, "
+            f"the other {len(others):,} are grey (all are in the summary table)"
+        )
+        _finish(fig, note if len(others) else "")
         figures.append((f"{dataset}: {kind}", fig))
     return figures
 
@@ -152,13 +269,22 @@ def memory_vs_accuracy(summary) -> list[tuple[str, object]]:
 
 
 def performance_profile(profile) -> list[tuple[str, object]]:
-    """The optimizers' performance profile (AlgoPerf): share of workloads within tau x the fastest, per tau."""
+    """The optimizers' performance profile (AlgoPerf): share of workloads within tau x the fastest, per tau.
+
+    At most :data:`MAX_DRAWN` optimizers, those with the largest area under their profile; the figure says
+    how many it left out.
+    """
     if profile is None or profile.empty:
         return []
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     taus = [float(tau) for tau in profile.columns]
-    for index, (optimizer, shares) in enumerate(profile.iterrows()):
+    drawn = profile
+    if len(profile) > MAX_DRAWN:
+        area = profile.fillna(0).mean(axis=1).to_numpy()
+        order = sorted(range(len(profile)), key=lambda i: -area[i])[:MAX_DRAWN]  # stable: ties in table order
+        drawn = profile.iloc[sorted(order)]
+    for index, (optimizer, shares) in enumerate(drawn.iterrows()):
         ax.step(taus, list(shares), where="post", label=str(optimizer), **_style(index))
     ax.set(
         xlabel="tau (time to target / the fastest optimizer's)",
@@ -168,20 +294,25 @@ def performance_profile(profile) -> list[tuple[str, object]]:
     )
     ax.set_xscale("log", base=2)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    note = (
+        f"the {len(drawn)} of {len(profile):,} optimizers with the largest area under the profile are drawn; "
+        "all are in the statistics' performance profile table"
+    )
+    _finish(fig, note if len(drawn) < len(profile) else "")
     return [("performance profile", fig)]
 
 
-def all_figures(records: list[dict], runs=None, summary=None) -> list[tuple[str, object]]:
-    """Every figure of a set of records, in the order a report shows them (pass the frames if already made)."""
+def all_figures(runs, summary=None) -> list[tuple[str, object]]:
+    """Every figure of a runs frame (its ``detail.curve`` included), in the order a report shows them.
+
+    ``summary`` is :func:`harness.reporting.cells.summary_frame` of ``runs``, made here when not given.
+    """
     from harness.reporting.cells import summary_frame
-    from harness.reporting.frames import runs_frame
     from harness.reporting.stats_tables import profile_frame
 
-    runs = runs_frame(records) if runs is None else runs
     summary = summary_frame(runs) if summary is None else summary
     return [
-        *learning_curves(records, summary, runs),
+        *learning_curves(runs, summary),
         *accuracy_vs_throughput(summary),
         *memory_vs_accuracy(summary),
         *performance_profile(profile_frame(runs)),

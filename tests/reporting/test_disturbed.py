@@ -74,7 +74,7 @@ def test_run_csv_and_parquet_carry_the_timing_columns():
     frame = pd.read_csv(io.StringIO(export(records, "csv")))
     assert list(frame["timing_disturbed"]) == [True, False]
     assert frame.loc[0, "timing_notes"] == LOADED and pd.isna(frame.loc[1, "timing_notes"])
-    parquet = pd.read_parquet(io.BytesIO(runs_export(records).to_parquet(index=False)))
+    parquet = pd.read_parquet(io.BytesIO(runs_export(runs_frame(records)).to_parquet(index=False)))
     assert list(parquet["timing_disturbed"]) == [True, False]
 
 
@@ -135,13 +135,13 @@ def test_marked_numbers_still_align_as_numbers_and_latex_has_the_note():
 
 
 def test_html_marks_disturbed_speed_cells_with_the_reasons_on_hover():
-    page = build_html(mixed_cells())
+    page = build_html(runs_frame(mixed_cells()))
     title = 'title="timing disturbed in 1 of 3 runs: load 3.2 &gt; 2 cores"'  # escaped, as every text
     assert f'<td class="num disturbed" {title}>11000{TIMING_MARK}</td>' in page
     assert '<td class="num">0.900 ± ' in page  # the metric cell of that row is not marked
     assert "id='timing-notes'" in page and "mlp | digits | sgd | batch 64: timing disturbed in 1 of 3 runs" in page
     assert "<th>timing disturbed</th>" in page and "<td>load 3.2 &gt; 2 cores</td>" in page  # the run in provenance
-    clean = build_html([make_record(timing=timing())])
+    clean = build_html(runs_frame([make_record(timing=timing())]))
     assert "timing-notes" not in clean and 'disturbed"' not in clean
 
 
