@@ -433,7 +433,7 @@ def run_configs(
     )  # fmt: skip
 
 
-def indexed_runs(store: Store):
+def indexed_runs(store: Store, columns=None):
     """The runs frame of the valid records under ``store``, from the run index; [] in a folder too small
     to keep one (:data:`harness.reporting.run_index.INDEX_FROM`).
 
@@ -448,7 +448,7 @@ def indexed_runs(store: Store):
         return []
     if count < INDEX_FROM:
         return []
-    runs, _ = load_runs(store.root)
+    runs, _ = load_runs(store.root, columns=columns)
     return runs
 
 
@@ -480,7 +480,7 @@ class SweepPlan:
 def plan_configs(runs: list[RunConfig], output, *, rerun: bool = False, oom_retry: bool = False) -> SweepPlan:
     """What :func:`run_configs` would train and reuse, deciding it the same way, without training anything."""
     store = Store(output)
-    indexed = [] if rerun else indexed_runs(store)
+    indexed = [] if rerun else indexed_runs(store, columns=["status"])
     broken = []
     sweep = Sweep(
         store, rerun=rerun, oom_retry=oom_retry,

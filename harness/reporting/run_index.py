@@ -73,13 +73,14 @@ def index_path(root) -> Path:
     return Path(root) / INDEX_NAME
 
 
-def load_runs(root, details: bool = False, use_index: bool = True):
+def load_runs(root, details: bool = False, use_index: bool = True, columns=None):
     """``(runs, problems)``: the runs frame of every valid record under ``root``, each run once, and
     ``(path, problem)`` for every file under ``runs/`` that is not one.
 
     ``details`` keeps :data:`harness.reporting.frames.DETAIL_COLUMNS` (what the
     HTML page needs); ``use_index=False``, or a folder of fewer than
     :data:`INDEX_FROM` files, reads every file and leaves the index alone.
+    ``columns`` (with ``key``) keeps only those: from a fresh index, only they are read.
     Rows are in file-name order, as :meth:`harness.store.Store.load_all` reads them.
     """
     import pandas as pd
@@ -87,14 +88,14 @@ def load_runs(root, details: bool = False, use_index: bool = True):
     root = Path(root)
     listing = _listing(root / "runs")
     use_index = use_index and len(listing) >= INDEX_FROM
-    old = _read_index(root, details) if use_index else None
+    old = _read_index(root, details, columns) if use_index else None
     fresh, stale = _split(listing, old)
     rewrite = use_index and (old is None or bool(stale) or len(fresh) != len(old))
-    if rewrite and old is not None and not details:  # the new index needs every column of the rows it keeps
+    if rewrite and old is not None and (not details or columns):  # the new index needs every column it keeps
         old = _read_index(root, details=True)
         fresh, stale = _split(listing, old)
     if not rewrite and old is not None:
-        return _split_problems(root, old, details)  # nothing changed: the index as it was written
+        return _split_problems(root, old, details, columns)  # nothing changed: the index as it was written
     new = _read_files(root, stale)  # in file-name order, as ``stale`` is
     if fresh is None or fresh.empty:
         arrow = new.select(_columns(new.column_names))
@@ -104,7 +105,7 @@ def load_runs(root, details: bool = False, use_index: bool = True):
         arrow = columnar.to_arrow(both.reset_index(drop=True).reindex(columns=_columns(both.columns)))
     if rewrite:
         _write_index(root, arrow)
-    return _split_problems(root, columnar.from_arrow(arrow), details)
+    return _split_problems(root, columnar.from_arrow(arrow), details, columns)
 
 
 def _columns(names) -> list[str]:
@@ -112,7 +113,7 @@ def _columns(names) -> list[str]:
     return [*INDEX_COLUMNS, *frames.column_order(present)]
 
 
-def _split_problems(root: Path, table, details: bool):
+def _split_problems(root: Path, table, details: bool, columns=None):
     """The valid rows as a runs frame, and the problems of the others (a key seen twice counted once)."""
     valid = table[table[PROBLEM].isna()]
     duplicate = valid["key"].duplicated(keep="first")
@@ -123,6 +124,8 @@ def _split_problems(root: Path, table, details: bool):
     runs = valid[~duplicate].drop(columns=list(INDEX_COLUMNS))
     if not details:
         runs = runs.drop(columns=[name for name in frames.DETAIL_COLUMNS if name in runs.columns])
+    if columns is not None:
+        runs = runs[[name for name in runs.columns if name in {"key", *columns}]]
     return runs.reset_index(drop=True), sorted(problems, key=lambda item: str(item[0]))
 
 
@@ -266,9 +269,10 @@ def _rows_table(rows: list[dict]):
 # -- the index file -----------------------------------------------------------
 
 
-def _read_index(root: Path, details: bool):
-    """The index's rows (without the detail columns unless ``details``), or None when there is none usable:
-    absent, unreadable, torn, not Parquet, or written by other code."""
+def _read_index(root: Path, details: bool, only=None):
+    """The index's rows (without the detail columns unless ``details``; of the columns ``only`` and the
+    index's own when given), or None when there is none usable: absent, unreadable, torn, not Parquet, or
+    written by other code."""
     import pyarrow.parquet as pq
 
     try:
@@ -280,7 +284,9 @@ def _read_index(root: Path, details: bool):
             ):
                 return None
             skip = () if details else frames.DETAIL_COLUMNS
-            table = parquet.read(columns=[name for name in schema.names if name not in skip])
+            wanted = None if only is None else {*INDEX_COLUMNS, "key", *only}
+            names = [name for name in schema.names if name not in skip and (wanted is None or name in wanted)]
+            table = parquet.read(columns=names)
     except Exception:  # noqa: BLE001 - absent, unreadable, not Parquet, truncated: a cache, rebuilt
         return None
     frame = columnar.from_arrow(table.replace_schema_metadata(metadata))

@@ -66,6 +66,44 @@ def finite(values: Iterable) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
+#: Fewer values than this numpy sums one after another, so plain Python arithmetic gives its very bits.
+_SEQUENTIAL_SUM_BELOW = 8
+
+
+def _few_finite(values) -> list[float] | None:
+    """The finite values of a short list of plain numbers as floats, or None: then numpy computes.
+
+    A comparison of 100,000 runs estimates 60,000 samples of a few seeds each;
+    numpy's per-call cost is most of it, and below :data:`_SEQUENTIAL_SUM_BELOW`
+    values this gives the same bits (tests/reporting/test_stats.py checks it).
+    """
+    if not isinstance(values, (list, tuple)) or len(values) >= _SEQUENTIAL_SUM_BELOW:
+        return None
+    kept = []
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if value - value == 0:  # finite
+                kept.append(value)
+        elif kind is int:
+            kept.append(float(value))
+        elif value is not None:
+            return None
+    return kept
+
+
+def _mean_and_var(x: list[float]) -> tuple[float, float]:
+    """Mean and sample variance (ddof=1) as numpy computes them for fewer than 8 values."""
+    total = 0.0
+    for value in x:
+        total += value
+    mean = total / len(x)
+    squares = 0.0
+    for value in x:
+        squares += (value - mean) * (value - mean)
+    return mean, squares / (len(x) - 1) if len(x) > 1 else math.nan
+
+
 # ---------------------------------------------------------------------------
 # One sample: mean, spread, interval
 # ---------------------------------------------------------------------------
@@ -99,6 +137,11 @@ def ci_half_width(std: float, n: int, confidence: float = CONFIDENCE) -> float:
 
 def estimate(values: Iterable, confidence: float = CONFIDENCE) -> Estimate:
     """Mean, sample std (ddof=1), n and CI half-width of the finite ``values``."""
+    few = _few_finite(values)
+    if few is not None and len(few) >= 2:
+        mean, var = _mean_and_var(few)
+        std = math.sqrt(var)
+        return Estimate(mean, std, len(few), ci_half_width(std, len(few), confidence))
     x = finite(values)
     if len(x) == 0:
         return Estimate(math.nan, math.nan, 0, math.nan)
@@ -137,14 +180,21 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of Welch's t-test (unequal variances, Welch-Satterthwaite degrees of freedom)."""
     from scipy.special import stdtr  # Student's t CDF: scipy.stats.t.sf(x, df) is stdtr(df, -x)
 
-    a, b = finite(a), finite(b)
-    if min(len(a), len(b)) < 2:
-        raise ValueError("Welch's t-test needs at least two values on each side")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    few_a, few_b = _few_finite(a), _few_finite(b)
+    if few_a is not None and few_b is not None and min(len(few_a), len(few_b)) >= 2:
+        (mean_a, var_a), (mean_b, var_b) = _mean_and_var(few_a), _mean_and_var(few_b)
+        n_a, n_b = len(few_a), len(few_b)
+    else:
+        a, b = finite(a), finite(b)
+        if min(len(a), len(b)) < 2:
+            raise ValueError("Welch's t-test needs at least two values on each side")
+        mean_a, var_a, mean_b, var_b, n_a, n_b = a.mean(), a.var(ddof=1), b.mean(), b.var(ddof=1), len(a), len(b)
+    # numpy scalars from here on, whichever way the moments came: the arithmetic rounds as it always did
+    va, vb = np.float64(var_a) / n_a, np.float64(var_b) / n_b
     if va + vb == 0:  # no spread at all: any difference is certain, none is none
-        return 1.0 if a.mean() == b.mean() else 0.0
-    statistic = (a.mean() - b.mean()) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+        return 1.0 if mean_a == mean_b else 0.0
+    statistic = (np.float64(mean_a) - np.float64(mean_b)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     return float(min(1.0, 2 * stdtr(df, -abs(statistic))))
 
 
@@ -171,7 +221,8 @@ def bootstrap_p(
 
 def difference_test(a: Iterable, b: Iterable, method: str = WELCH) -> Significance:
     """Test two samples the harness's way: ``welch`` (default) or ``bootstrap``; none below MIN_TEST_N values a side."""
-    a, b = finite(a), finite(b)
+    few_a, few_b = _few_finite(a), _few_finite(b)
+    a, b = (few_a, few_b) if few_a is not None and few_b is not None else (finite(a), finite(b))
     if min(len(a), len(b)) < MIN_TEST_N:
         return Significance(UNTESTED, math.nan, f"untested (n={len(a)} vs {len(b)}; needs {MIN_TEST_N} a side)")
     if method == WELCH:

@@ -319,3 +319,16 @@ def test_a_sweep_resumed_through_the_index_reports_every_cell(tmp_path, monkeypa
     whole = sweep_module.run_configs(_grid(range(5)), tmp_path, registry=None, use_index=False)
     assert whole.reused_runs is None and len(whole.records) == 5
     assert whole.table() == again.table()
+
+
+def test_a_few_columns_are_read_alike_from_the_files_and_from_the_index(tmp_path):
+    store = _folder(tmp_path)
+    whole, _ = _same_as_files(tmp_path)
+    store.write(make_record(model="cnn", seed=3))  # the index is stale: rewritten, whole, then cut
+    some, _ = load_runs(tmp_path, columns=["status"])
+    assert list(some.columns) == ["key", "status"] and len(some) == 13
+    again, _ = load_runs(tmp_path, columns=["status"])  # from the fresh index: only these columns read
+    pd.testing.assert_frame_equal(some, again)
+    full, _ = load_runs(tmp_path, use_index=False)
+    assert len(whole) == 12
+    pd.testing.assert_frame_equal(again, full[["key", "status"]])

@@ -224,3 +224,26 @@ def test_win_table_says_win_tie_untested_and_alone():
     assert wins.loc["one-seed", "outcome"] == UNDECIDED and wins.loc["one-seed", "best"] == "adam"
     assert wins.loc["crashed", "outcome"] == ALONE and wins.loc["crashed", "winner"] == "adam"
     assert wins.loc["rmse", "outcome"] == WIN and wins.loc["rmse", "winner"] == "sgd"  # lower RMSE wins
+
+
+def test_few_values_are_estimated_and_tested_to_the_bit_as_numpy_does():
+    """Below 8 values the estimate and Welch's test skip numpy (a comparison makes 60,000 of them): same bits."""
+    import random
+
+    import numpy as np
+
+    from harness.reporting import stats
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        a = [
+            rng.choice([rng.random(), rng.gauss(0, 1) * 10 ** rng.randint(-5, 5), None])
+            for _ in range(rng.randint(2, 7))
+        ]
+        b = [rng.uniform(0.8, 0.99) for _ in range(rng.randint(2, 7))]
+        fast, slow = stats.estimate(a), stats.estimate(np.asarray([v for v in a if v is not None], dtype=float))
+        assert (fast.mean, fast.n) == (slow.mean, slow.n)
+        assert fast.std == slow.std or (math.isnan(fast.std) and math.isnan(slow.std))
+        assert fast.ci == slow.ci or (math.isnan(fast.ci) and math.isnan(slow.ci))
+        if sum(v is not None for v in a) >= 2:
+            assert stats.welch_p(a, b) == stats.welch_p(np.asarray([v for v in a if v is not None]), np.asarray(b))
