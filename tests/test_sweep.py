@@ -22,12 +22,12 @@ import harness.store
 import harness.sweep
 from harness.api import resolve_suite
 from harness.cli import main
-from harness.config import RunConfig, expand
+from harness.config import expand
 from harness.errors import ConfigError
-from harness.records import new_record
 from harness.store import Store
 from harness.sweep import Sweep, SweepResult, notify_record_written, run_configs
 from tests import FIXTURES
+from tests.sweeps import InstantLauncher, logreg_grid
 
 TINY = {"datasets": "digits", "optimizers": "sgd", "seeds": 1, "max_epochs": 1}
 STEPS_PER_EPOCH = math.ceil(1077 / 64)  # digits' training split at batch size 64
@@ -301,34 +301,10 @@ def test_two_sweeps_into_one_directory_train_each_cell_once(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-class _Instant:
-    """A launcher that 'trains' each run at once into the runner's record shape: sweeps without torch or time."""
-
-    name = "instant"
-
-    def __init__(self):
-        self.trained = []
-
-    def size(self, runs):
-        return 1
-
-    def map(self, runs, on_start=None):
-        for config in runs:
-            on_start(config)
-            self.trained.append(config.seed)
-            record = new_record(config, "tiny")
-            record["results"] = {"test_metric": 0.9}
-            yield config, record
-
-
-def _grid(seeds):
-    return [RunConfig(model="logreg", dataset="digits", optimizer="sgd", seed=seed) for seed in seeds]
-
-
 def _sweep(root, seeds, **options):
     seen, on_event = _events()
-    sweep, pool = Sweep(Store(root), emit=on_event, **options), _Instant()
-    sweep.plan(_grid(seeds))
+    sweep, pool = Sweep(Store(root), emit=on_event, **options), InstantLauncher()
+    sweep.plan(logreg_grid(seeds))
     sweep.run(pool)
     return sweep, pool.trained, seen
 
@@ -346,7 +322,7 @@ def _refuse_to_open(monkeypatch, refused):
 
 
 def test_a_cell_whose_file_holds_another_cells_record_is_trained_again_and_counted_once(tmp_path):
-    first, second = _grid([0, 1])
+    first, second = logreg_grid([0, 1])
     _sweep(tmp_path, [0, 1])
     store = Store(tmp_path)
     store.path_for(second.key()).write_bytes(store.path_for(first.key()).read_bytes())  # cp A.json B.json
@@ -361,7 +337,7 @@ def test_a_cell_whose_file_holds_another_cells_record_is_trained_again_and_count
 
 
 def test_a_hollow_final_record_is_not_reused(tmp_path):
-    (config,) = _grid([0])
+    (config,) = logreg_grid([0])
     store = Store(tmp_path)
     store.runs.mkdir(parents=True)
     store.path_for(config.key()).write_text(json.dumps({"key": config.key(), "status": "ok", "config": {}}))
@@ -372,7 +348,7 @@ def test_a_hollow_final_record_is_not_reused(tmp_path):
 @pytest.mark.parametrize("rerun", [False, True])
 def test_a_cell_whose_file_cannot_be_read_is_neither_trained_nor_replaced(tmp_path, monkeypatch, rerun):
     _sweep(tmp_path, [0])
-    path = Store(tmp_path).path_for(_grid([0])[0].key())
+    path = Store(tmp_path).path_for(logreg_grid([0])[0].key())
     before = path.read_bytes()
     _refuse_to_open(monkeypatch, path)
     sweep, trained, seen = _sweep(tmp_path, [0, 1], rerun=rerun)
@@ -385,11 +361,11 @@ def test_a_cell_whose_file_cannot_be_read_is_neither_trained_nor_replaced(tmp_pa
 
 def test_a_file_that_becomes_unreadable_after_planning_blocks_its_cell_too(tmp_path, monkeypatch):
     _sweep(tmp_path, [0], rerun=True)
-    path = Store(tmp_path).path_for(_grid([0])[0].key())
+    path = Store(tmp_path).path_for(logreg_grid([0])[0].key())
     sweep = Sweep(Store(tmp_path), rerun=True)
-    sweep.plan(_grid([0, 1]))
+    sweep.plan(logreg_grid([0, 1]))
     _refuse_to_open(monkeypatch, path)
-    pool = _Instant()
+    pool = InstantLauncher()
     sweep.run(pool)
     assert pool.trained == [1] and sweep.blocked == [str(path)]
     assert not list(tmp_path.glob("runs/.*.lock"))  # its claim was let go
@@ -398,7 +374,7 @@ def test_a_file_that_becomes_unreadable_after_planning_blocks_its_cell_too(tmp_p
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_a_record_another_user_cannot_read_is_never_overwritten(tmp_path):
     _sweep(tmp_path, [0])
-    path = Store(tmp_path).path_for(_grid([0])[0].key())
+    path = Store(tmp_path).path_for(logreg_grid([0])[0].key())
     path.chmod(0)
     try:
         sweep, trained, _ = _sweep(tmp_path, [0])
@@ -421,8 +397,8 @@ def test_records_that_cannot_be_written_are_kept_and_the_sweep_goes_on(tmp_path,
     monkeypatch.setattr(Store, "write", write)
     seen, on_event = _events()
     sweep = Sweep(store, emit=on_event, on_record=lambda record, path: written.append(path))
-    sweep.plan(_grid([0, 1, 2]))
-    sweep.run(_Instant())  # no traceback
+    sweep.plan(logreg_grid([0, 1, 2]))
+    sweep.run(InstantLauncher())  # no traceback
     kept = tmp_path / "unsaved-records.jsonl"
     assert attempts == [0, 1, 1, 1, 2, 2, 2]  # each tried again before it is kept elsewhere
     assert sorted(r["config"]["seed"] for r in sweep.records) == [0, 1, 2]  # every run that trained is reported
@@ -453,14 +429,14 @@ def test_run_configs_reports_storage_trouble_and_passes_threads_on(tmp_path, mon
 
     def make_launcher(name, registry, **options):
         asked.update(options)
-        return _Instant()
+        return InstantLauncher()
 
     monkeypatch.setattr(harness.sweep, "make_launcher", make_launcher)
     registry = SimpleNamespace(plugins=SimpleNamespace(pm=SimpleNamespace(hook=SimpleNamespace(
         harness_record_written=SimpleNamespace(get_hookimpls=lambda: [])))))  # fmt: skip
-    result = run_configs(_grid([0]), tmp_path, registry=registry, threads=3)
+    result = run_configs(logreg_grid([0]), tmp_path, registry=registry, threads=3)
     assert asked["threads"] == 3 and result.storage_ok and result.blocked == result.unsaved == []
-    run_configs(_grid([0]), tmp_path, registry=registry)
+    run_configs(logreg_grid([0]), tmp_path, registry=registry)
     assert asked["threads"] is None
     assert not SweepResult(tmp_path, unsaved=["stderr"]).storage_ok
     assert not SweepResult(tmp_path, blocked=["runs/x.json"]).storage_ok

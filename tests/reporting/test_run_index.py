@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from harness import records as records_module
-from harness.config import RunConfig
 from harness.records import new_record
 from harness.reporting import run_index
 from harness.reporting.export import build_report
@@ -22,6 +21,7 @@ from harness.reporting.run_index import INDEX_NAME, load_runs
 from harness.store import Store
 from harness.sweep import Sweep, plan_configs
 from tests.records import make_record
+from tests.sweeps import InstantLauncher, logreg_grid
 
 
 @pytest.fixture(autouse=True)
@@ -251,72 +251,50 @@ def test_records_parse_the_same_without_orjson(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------
 
 
-class _Instant:
-    """A launcher that 'trains' each run at once into a record: sweeps without torch or time."""
-
-    name = "instant"
-
-    def __init__(self):
-        self.trained = []
-
-    def size(self, runs):
-        return 1
-
-    def map(self, runs, on_start=None):
-        for config in runs:
-            on_start(config)
-            self.trained.append(config.seed)
-            record = new_record(config, "tiny")
-            record["results"] = {"test_metric": 0.9}
-            yield config, record
-
-
-def _grid(seeds):
-    return [RunConfig(model="logreg", dataset="digits", optimizer="sgd", seed=seed) for seed in seeds]
-
-
 def test_a_resumed_sweep_takes_finished_cells_from_the_index_and_retrains_a_broken_one(tmp_path, monkeypatch):
     store = Store(tmp_path)
     first = Sweep(store)
-    first.plan(_grid(range(6)))
-    first.run(_Instant())
-    broken = _grid([2])[0].key()
+    first.plan(logreg_grid(range(6)))
+    first.run(InstantLauncher())
+    broken = logreg_grid([2])[0].key()
     store.path_for(broken).write_text(json.dumps({"key": broken}))  # a hollow record: trained again
-    failed = new_record(_grid([6])[0], "tiny") | {"status": "failed", "reason": "RuntimeError: boom"}
+    failed = new_record(logreg_grid([6])[0], "tiny") | {"status": "failed", "reason": "RuntimeError: boom"}
     store.write(failed)  # not final: trained again
 
     loads = []
     real_load = Store.load
     monkeypatch.setattr(Store, "load", lambda self, path: loads.append(path.stem) or real_load(self, path))
-    plan = plan_configs(_grid(range(8)), tmp_path)
+    plan = plan_configs(logreg_grid(range(8)), tmp_path)
     assert (plan.total, plan.reused, plan.broken) == (8, 5, 1)
     assert sorted(config.seed for config in plan.todo) == [2, 6, 7]
     assert "8 runs: 5 finished (reused), 3 to train" in plan.describe()
     loads.clear()
-    plan = plan_configs(_grid(range(8)), tmp_path)  # the index knows the valid ones, finished or not: none is read
-    absent = _grid([7])[0].key()  # looked for, not there
+    plan = plan_configs(
+        logreg_grid(range(8)), tmp_path
+    )  # the index knows the valid ones, finished or not: none is read
+    absent = logreg_grid([7])[0].key()  # looked for, not there
     assert sorted(loads) == sorted([broken, absent]) and sorted(c.seed for c in plan.todo) == [2, 6, 7]
-    oom = new_record(_grid([8])[0], "tiny") | {"status": "oom", "reason": "OutOfMemoryError"}
+    oom = new_record(logreg_grid([8])[0], "tiny") | {"status": "oom", "reason": "OutOfMemoryError"}
     store.write(oom)
     loads.clear()
-    plan_configs(_grid(range(9)), tmp_path, oom_retry=True)  # with OOM retries, an oom record may name its retry
+    plan_configs(logreg_grid(range(9)), tmp_path, oom_retry=True)  # with OOM retries, an oom record may name its retry
     assert oom["key"] in loads and failed["key"] not in loads
 
 
 def test_a_sweep_resumed_through_the_index_reports_every_cell(tmp_path, monkeypatch):
     import harness.sweep as sweep_module
 
-    monkeypatch.setattr(sweep_module, "make_launcher", lambda *args, **kwargs: _Instant())
+    monkeypatch.setattr(sweep_module, "make_launcher", lambda *args, **kwargs: InstantLauncher())
     monkeypatch.setattr(sweep_module, "notify_record_written", lambda *args: None)
-    first = sweep_module.run_configs(_grid(range(4)), tmp_path, registry=None)
+    first = sweep_module.run_configs(logreg_grid(range(4)), tmp_path, registry=None)
     assert first.reused_runs is None and len(first.records) == 4
-    again = sweep_module.run_configs(_grid(range(5)), tmp_path, registry=None)
+    again = sweep_module.run_configs(logreg_grid(range(5)), tmp_path, registry=None)
     assert again.reused == 4 and len(again.reused_runs) == 4 and [r["config"]["seed"] for r in again.records] == [4]
     frame = again.frame()
     assert sorted(frame["seed"]) == [0, 1, 2, 3, 4]
     assert sorted(r["config"]["seed"] for r in again.all_records()) == [0, 1, 2, 3, 4]
     assert "5" in again.table()  # one cell of five seeds
-    whole = sweep_module.run_configs(_grid(range(5)), tmp_path, registry=None, use_index=False)
+    whole = sweep_module.run_configs(logreg_grid(range(5)), tmp_path, registry=None, use_index=False)
     assert whole.reused_runs is None and len(whole.records) == 5
     assert whole.table() == again.table()
 
