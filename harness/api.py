@@ -121,7 +121,7 @@ def report(
     ``use_index=False`` reads every record file and leaves the run index
     (``runs.index.parquet`` beside ``runs/``) alone.
     """
-    from harness.reporting.export import export_runs, load_runs, needs_details
+    from harness.reporting.export import export_runs, load_results, needs_details
     from harness.reporting.formats import BINARY_FORMATS, check_format
     from harness.reporting.plots import check_plot_format
 
@@ -133,7 +133,7 @@ def report(
     if plots is not None:
         plots = check_output_dir(plots, "plots directory")
     # read once (through the run index), for the report and the figures
-    runs, problems = load_runs(directory, details=needs_details(format) or plots is not None, use_index=use_index)
+    runs, problems = load_results(directory, details=needs_details(format) or plots is not None, use_index=use_index)
     text = export_runs(runs, format, problems, stats=stats, test=test)
     for path, problem in problems:
         if on_skip is not None:

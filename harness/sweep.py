@@ -81,10 +81,11 @@ class Sweep:
         oom_retry: bool = False,
         emit: Callable[..., None] | None = None,
         on_record: Callable[[dict, Path], None] | None = None,
-        indexed: dict[str, str] | None = None,
+        indexed=None,
     ):
         self.store = store
-        self.indexed = indexed or {}  # key -> status of the valid records the run index vouches for: not read again
+        # key -> status of the valid records the run index vouches for (a runs frame, :func:`indexed_runs`): not read
+        self.indexed = {} if indexed is None else dict(zip(indexed["key"], indexed["status"], strict=True))
         self.reused_keys: list[str] = []
         self.rerun = rerun
         self.oom_retry = oom_retry
@@ -367,12 +368,12 @@ class SweepResult:
         import pandas as pd
 
         from harness.reporting.columnar import typed
-        from harness.reporting.frames import column_order, runs_frame
+        from harness.reporting.frames import DETAIL_COLUMNS, column_order, runs_frame
 
         frame = runs_frame(self.records)
         if self.reused_runs is None or self.reused_runs.empty:
             return frame
-        both = pd.concat([self.reused_runs, frame.drop(columns=[c for c in frame if c.startswith("detail.")])])
+        both = pd.concat([self.reused_runs, frame.drop(columns=list(DETAIL_COLUMNS))])
         return typed(both.reindex(columns=[c for c in column_order(both.columns) if c in both]).reset_index(drop=True))
 
     def table(self, fmt: str = "simple") -> str:
@@ -411,14 +412,14 @@ def run_configs(
         launcher, registry, suite=suite_name, jobs=jobs, timeout=timeout, address=address, runs=runs, threads=threads
     )
     store = Store(output)
-    indexed = [] if rerun or not use_index else indexed_runs(store)
+    indexed = None if rerun or not use_index else indexed_runs(store)
     sweep = Sweep(
         store,
         rerun=rerun,
         oom_retry=oom_retry,
         emit=emit,
         on_record=lambda record, path: notify_record_written(registry, record, path),
-        indexed=dict(zip(indexed["key"], indexed["status"], strict=True)) if len(indexed) else None,
+        indexed=indexed,
     )
     todo = sweep.plan(runs)
     emit(
@@ -434,7 +435,7 @@ def run_configs(
 
 
 def indexed_runs(store: Store, columns=None):
-    """The runs frame of the valid records under ``store``, from the run index; [] in a folder too small
+    """The runs frame of the valid records under ``store``, from the run index; None in a folder too small
     to keep one (:data:`harness.reporting.run_index.INDEX_FROM`).
 
     What lets a sweep over a 100,000-run grid decide what is done without reading every record:
@@ -445,9 +446,9 @@ def indexed_runs(store: Store, columns=None):
     try:
         count = sum(1 for entry in os.scandir(store.runs) if entry.name.endswith(".json"))
     except OSError:
-        return []
+        return None
     if count < INDEX_FROM:
-        return []
+        return None
     runs, _ = load_runs(store.root, columns=columns)
     return runs
 
@@ -480,11 +481,10 @@ class SweepPlan:
 def plan_configs(runs: list[RunConfig], output, *, rerun: bool = False, oom_retry: bool = False) -> SweepPlan:
     """What :func:`run_configs` would train and reuse, deciding it the same way, without training anything."""
     store = Store(output)
-    indexed = [] if rerun else indexed_runs(store, columns=["status"])
+    indexed = None if rerun else indexed_runs(store, columns=["status"])
     broken = []
     sweep = Sweep(
-        store, rerun=rerun, oom_retry=oom_retry,
-        indexed=dict(zip(indexed["key"], indexed["status"], strict=True)) if len(indexed) else None,
+        store, rerun=rerun, oom_retry=oom_retry, indexed=indexed,
         emit=lambda kind, **data: broken.append(data) if kind == "broken" else None,
     )  # fmt: skip
     sweep.plan(runs)

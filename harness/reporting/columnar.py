@@ -17,6 +17,8 @@ import functools
 import json
 import numbers
 
+from harness.reporting.values import missing
+
 #: Schema metadata naming the columns stored as JSON text because their values are of mixed kinds.
 JSON_COLUMNS_KEY = b"harness.json_columns"
 
@@ -56,7 +58,7 @@ def _column(values: list):
             return pa.array(values, from_pandas=True), False
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             pass
-    texts = [None if type(v) in _gap_types() or (type(v) is float and v != v) else json.dumps(v) for v in values]
+    texts = [None if missing(v) else json.dumps(v) for v in values]
     return pa.array(texts, type=pa.string()), True
 
 
@@ -122,12 +124,8 @@ def from_arrow(table):
     frame = table.to_pandas()
     for name in encoded_columns(table):
         if name in frame.columns:
-            frame[name] = frame[name].map(lambda text: None if _is_gap(text) else json.loads(text)).astype(object)
+            frame[name] = frame[name].map(lambda text: None if missing(text) else json.loads(text)).astype(object)
     return frame
-
-
-def _is_gap(value) -> bool:
-    return value is None or (type(value) is float and value != value)
 
 
 def typed(frame):

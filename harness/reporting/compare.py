@@ -265,14 +265,11 @@ class _Cell:
 
 def _load(directory) -> tuple[object, list[tuple[Path, str]]]:
     """The runs frame of a results directory, and ``(path, problem)`` for each file that is not a record."""
-    from harness.reporting.run_index import load_runs
+    from harness.reporting.export import load_results
 
     if not Path(directory).is_dir():
         raise HarnessError(f"{directory} is not a directory")
-    runs, problems = load_runs(directory, details=False)
-    if runs.empty:
-        raise HarnessError(f"no run records under {directory}")
-    return runs, problems
+    return load_results(directory)
 
 
 def _identities(runs) -> tuple[object, list[dict], set[str]]:

@@ -44,15 +44,15 @@ def render(summary, fmt: str = "simple") -> str:
     return "\n".join([table(headers, texts, fmt), *notes])
 
 
-def load_runs(root, details: bool = False, use_index: bool = True):
+def load_results(root, details: bool = False, use_index: bool = True):
     """``(runs, problems)``: the runs frame of every valid record under ``root`` (each run once), through the
     run index (:mod:`harness.reporting.run_index`), and ``(path, problem)`` for files that are not one.
 
     None at all is an error, which names the first file that was not a record (the only warning it would get).
     """
-    from harness.reporting.run_index import load_runs as read_runs
+    from harness.reporting.run_index import load_runs
 
-    runs, problems = read_runs(root, details=details, use_index=use_index)
+    runs, problems = load_runs(root, details=details, use_index=use_index)
     if runs.empty:
         first = f"{problems[0][0]}: {problems[0][1]}" if problems else ""
         why = f" ({len(problems)} file(s) are not valid records; {first})" if problems else ""
@@ -98,5 +98,5 @@ def build_report(
 ) -> tuple[str | bytes, list[tuple[Path, str]]]:
     """:func:`export_runs` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
     check_format(fmt)
-    runs, problems = load_runs(root, details=needs_details(fmt), use_index=use_index)
+    runs, problems = load_results(root, details=needs_details(fmt), use_index=use_index)
     return export_runs(runs, fmt, problems, stats=stats, test=test), problems
