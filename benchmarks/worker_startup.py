@@ -33,7 +33,11 @@ holds (``imports_at_ready``): Lightning, torchmetrics, scipy, transformers and
     python benchmarks/worker_startup.py --json     # one JSON object
 
 Target (issue 13): a worker's start-up (``startup_s``) <= 3.5 s on the project's
-2-core machine (it was about 6 s when workers imported Lightning and torchmetrics).
+2-core machine as the issue measured it, when ``import torch`` took 1.3 s there
+(start-up was about 6 s when workers imported Lightning and torchmetrics). The
+machine's speed varies from day to day (``import torch`` has taken 1.3 to 2.5 s),
+so the check is the same budget as a ratio measured side by side: start-up <=
+3.5 / 1.3 = 2.7x ``import torch``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, machine, median, parser  # noqa: E402
 
 STARTUP_TARGET_S = 3.5
+#: What ``import torch`` took on the machine when the issue set :data:`STARTUP_TARGET_S`.
+ISSUE_IMPORT_TORCH_S = 1.3
+STARTUP_TARGET_RATIO = STARTUP_TARGET_S / ISSUE_IMPORT_TORCH_S
 #: Modules a tiny run does not need: a ready worker should not have imported them.
 HEAVY = ("torch._dynamo", "transformers", "scipy", "torchmetrics", "pytorch_lightning", "lightning_fabric", "sympy")
 PROBE = """
@@ -145,18 +152,21 @@ def main() -> int:
     result["ratio_startup_vs_import_torch"] = median([r["startup_s"] / r["import_torch_s"] for r in repeats])
     result["ratio_ready_vs_import_torch"] = median([r["ready_s"] / r["import_torch_s"] for r in repeats])
     result["imports_at_ready"] = _imports_at_ready()
-    result["targets"] = {f"worker start-up <= {STARTUP_TARGET_S} s": result["startup_s"] <= STARTUP_TARGET_S}
+    result["targets"] = {
+        f"worker start-up <= {STARTUP_TARGET_RATIO:.1f}x import torch ({STARTUP_TARGET_S} s when it took "
+        f"{ISSUE_IMPORT_TORCH_S} s)": result["ratio_startup_vs_import_torch"] <= STARTUP_TARGET_RATIO
+    }
     result["targets_met"] = all(result["targets"].values())
     table = "\n".join(
         [
             f"worker ready              {result['ready_s']:6.2f} s (median of {args.repeats})",
             f"its first tiny run        {result['first_run_s']:6.2f} s",
             f"a warm tiny run           {result['warm_run_s']:6.2f} s",
-            f"start-up                  {result['startup_s']:6.2f} s (ready + first - warm run; "
-            f"target <= {STARTUP_TARGET_S} s)",
+            f"start-up                  {result['startup_s']:6.2f} s (ready + first - warm run)",
             f"worker CPU time, in all   {result['worker_cpu_s']:6.2f} s (start-up and three runs)",
             f"python -c 'import torch'  {result['import_torch_s']:6.2f} s",
-            f"start-up / import torch   {result['ratio_startup_vs_import_torch']:6.2f}x (median of paired ratios)",
+            f"start-up / import torch   {result['ratio_startup_vs_import_torch']:6.2f}x (median of paired ratios; "
+            f"target <= {STARTUP_TARGET_RATIO:.1f}x)",
             f"ready / import torch      {result['ratio_ready_vs_import_torch']:6.2f}x",
             f"heavy modules at ready    {', '.join(result['imports_at_ready']) or 'none'}",
         ]

@@ -190,13 +190,16 @@ def _sweep(args, launch, options, events=None):
     registry = _registry(args)
     _warn_unavailable(registry)
     progress = make_progress()
+    on_event = events(progress) if events else progress
+    if args.launcher == "local":
+        on_event = importing_summary_when_trained(on_event)
     try:
         return launch(
             args.suite,
             output=args.output,
             rerun=args.rerun,
             registry=registry,
-            on_event=events(progress) if events else progress,
+            on_event=on_event,
             launcher=args.launcher,
             jobs=args.jobs,
             address=args.address,
@@ -204,6 +207,43 @@ def _sweep(args, launch, options, events=None):
         )
     finally:
         progress.close()
+
+
+#: What printing a sweep's summary imports (pandas alone is most of a second).
+SUMMARY_MODULES = ("pandas", "harness.reporting.export")
+
+
+def importing_summary_when_trained(on_event):
+    """``on_event``, which also imports :data:`SUMMARY_MODULES` in a thread when the first run is handed out.
+
+    Only for runs trained in worker processes: this process then just waits
+    while the first worker imports torch (seconds, one core), so importing the
+    summary's modules meanwhile takes nothing from any run, and the summary is
+    printed that much sooner after the last one. (In-process training would
+    share its interpreter with the import, and be timed slower for it.)
+    """
+    started = False
+
+    def on_event_importing(kind, **data):
+        nonlocal started
+        if kind == "start" and not started:
+            started = True
+            threading.Thread(target=_import_all, args=(SUMMARY_MODULES,), name="harness-summary-imports",
+                             daemon=True).start()  # fmt: skip
+        on_event(kind, **data)
+
+    return on_event_importing
+
+
+def _import_all(modules) -> None:
+    """Import ``modules``; a failure is left for the summary itself to raise, where it is reported."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the import is repeated, and reported, where it is needed
+            return
 
 
 def cmd_run(args) -> int:

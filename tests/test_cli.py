@@ -423,3 +423,32 @@ def test_a_record_not_stored_or_a_cell_left_unread_makes_the_run_exit_1(monkeypa
 
     monkeypatch.setattr(harness.api, "run", finished)
     assert main(["run", *FAST]) == 1
+
+
+def test_summary_modules_are_imported_once_the_first_run_is_handed_out(tmp_path, monkeypatch):
+    """While the first worker imports torch, the parent imports what the summary needs, once, in a thread."""
+    import threading
+
+    import harness.cli as cli
+
+    (tmp_path / "summary_probe.py").write_text("IMPORTED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "SUMMARY_MODULES", ("no_such_module_here", "summary_probe"))
+    seen = []
+    on_event = cli.importing_summary_when_trained(lambda kind, **data: seen.append(kind))
+
+    on_event("plan", total=2)
+    assert "summary_probe" not in sys.modules  # nothing before a run is handed out
+    on_event("start", index=1)
+    on_event("start", index=2)
+    importers = [t for t in threading.enumerate() if t.name == "harness-summary-imports"]
+    assert len(importers) <= 1  # one thread for the sweep, not one per run
+    for thread in importers:
+        thread.join(10)
+    assert seen == ["plan", "start", "start"]  # every event still reaches the progress display
+    assert "summary_probe" not in sys.modules  # a module that fails to import stops the warm-up: the summary reports it
+    monkeypatch.setattr(cli, "SUMMARY_MODULES", ("summary_probe",))
+    cli.importing_summary_when_trained(lambda kind, **data: None)("start", index=1)
+    for thread in [t for t in threading.enumerate() if t.name == "harness-summary-imports"]:
+        thread.join(10)
+    assert sys.modules.pop("summary_probe").IMPORTED
