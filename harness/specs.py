@@ -158,6 +158,102 @@ class DatasetSplits:
     info: DatasetInfo
 
 
+#: The kinds of value a :class:`SearchParam` draws.
+SEARCH_KINDS = ("float", "int", "choice")
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """One hyper-parameter's search range, as declared in a spec's ``search_space`` (``harness tune``).
+
+    ``float`` and ``int`` draw from ``[low, high]``, evenly on a log scale when
+    ``log`` (then ``low`` > 0); ``choice`` draws one of ``choices``. With
+    ``one_minus`` the search draws ``1 - value`` instead: momentum or Adam's
+    beta1, searched on a log scale near 1 (``low``/``high`` bound ``1 - value``).
+    A space's key names a parameter of the spec's ``defaults``; an element of a
+    list default is ``name[index]`` (``betas[0]``); the run's schedule parameters
+    are ``schedule.name`` (``schedule.warmup``), searched only when the run's
+    schedule has that parameter.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    kind: str = "float"
+    choices: tuple = ()
+    one_minus: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "choices", tuple(self.choices))
+        problem = search_param_problem(self)
+        if problem:
+            raise SpecError(f"search parameter: {problem}")
+
+
+def search_param_problem(param: SearchParam) -> str | None:
+    """Why ``param`` cannot be searched ("low must be below high, got 0.1 and 0.01"), or None."""
+    import math
+
+    if param.kind not in SEARCH_KINDS:
+        return f"kind must be one of {', '.join(SEARCH_KINDS)}, got {param.kind!r}"
+    if param.kind == "choice":
+        if not param.choices:
+            return "a choice needs at least one value in choices"
+        return "one_minus and log apply to numbers, not to a choice" if param.one_minus or param.log else None
+    numbers = (param.low, param.high)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in numbers):
+        return f"low and high must be finite numbers, got {param.low!r} and {param.high!r}"
+    if param.kind == "int" and (param.one_minus or not all(float(v).is_integer() for v in numbers)):
+        return f"an int range needs whole-number bounds (and no one_minus), got {param.low!r} and {param.high!r}"
+    if param.low >= param.high:
+        return f"low must be below high, got {param.low!r} and {param.high!r}"
+    if param.log and param.low <= 0:
+        return f"a log scale needs low > 0, got {param.low!r}"
+    if param.one_minus and param.high > 1:
+        return f"one_minus bounds 1 - value, which must stay in (0, 1]; got high {param.high!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published result a run can be read against (``harness report --references``).
+
+    ``value`` is in the units of the record's test metric (``metric``, default
+    the dataset's main one; accuracy as a fraction, 0.94 for 94%), measured on
+    ``dataset`` with ``model`` and ``optimizer`` (spec names; None where the
+    spec that ships the reference already says, or where any will do) under
+    ``protocol`` (words for a reader) and ``settings`` (what a run's config must
+    hold to be compared: ``{"max_steps": 8000, "batch_size": 100}``; keys of
+    the run config, or of its model, dataset or optimizer parameters). A run
+    agrees when its mean's confidence interval overlaps ``value +- spread`` (the
+    published spread, e.g. a standard deviation over seeds) or, with no spread,
+    lies within ``tolerance`` of it. ``source`` names the paper and table.
+    """
+
+    value: float
+    source: str
+    model: str | None = None
+    dataset: str | None = None
+    optimizer: str | None = None
+    metric: str | None = None
+    spread: float | None = None
+    tolerance: float | None = None
+    protocol: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import math
+
+        for name in ("value", "spread", "tolerance"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise SpecError(f"reference {self.source!r}: {name} must be a finite number, got {v!r}")
+        if (self.spread is not None and self.spread < 0) or (self.tolerance is not None and self.tolerance < 0):
+            raise SpecError(f"reference {self.source!r}: spread and tolerance must be at least 0")
+        if not self.source:
+            raise SpecError("a reference needs its source (paper, table)")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model family.
@@ -191,9 +287,13 @@ class ModelSpec:
     description: str = ""
     check: Callable[..., str | None] | None = None
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
+    search_space: Mapping[str, SearchParam] = field(default_factory=dict)
+    references: tuple[Reference, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name("model", self.name)
+        _check_space("model", self.name, self.search_space, self.defaults)
+        _check_references("model", self.name, self)
         object.__setattr__(self, "tasks", tuple(self.tasks))
         object.__setattr__(self, "modalities", tuple(self.modalities))
         _check_vocab("model", self.name, "task", self.tasks, TASKS)
@@ -237,8 +337,10 @@ class DatasetSpec:
     synthetic: bool = False
     check: Callable[..., str | None] | None = None
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
+    references: tuple[Reference, ...] = ()
 
     def __post_init__(self) -> None:
+        _check_references("dataset", self.name, self)
         _check_name("dataset", self.name)
         _check_vocab("dataset", self.name, "task", [self.task], TASKS)
         _check_vocab("dataset", self.name, "modality", [self.modality], MODALITIES)
@@ -264,14 +366,51 @@ class OptimizerSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
+    search_space: Mapping[str, SearchParam] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name("optimizer", self.name)
+        _check_space("optimizer", self.name, self.search_space, self.defaults)
         if not callable(self.build):
             raise SpecError(f"optimizer {self.name!r}: build must be callable")
         if "lr" not in self.defaults:
             raise SpecError(f"optimizer {self.name!r}: defaults must hold a learning rate 'lr'")
         _check_validate("optimizer", self.name, self.validate)
+
+
+def space_key_problem(key: str, defaults: Mapping[str, Any]) -> str | None:
+    """Why ``key`` names nothing a search can set in a spec with ``defaults`` (see :class:`SearchParam`), or None."""
+    import re
+
+    if key.startswith("schedule.") and key.count(".") == 1 and len(key) > 9:
+        return None
+    match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?", key)
+    if match is None or match[1] not in defaults:
+        return f"{key!r} is not one of its parameters ({', '.join(sorted(defaults)) or 'none'}) nor schedule.NAME"
+    if match[2] is not None:
+        default = defaults[match[1]]
+        if not isinstance(default, (list, tuple)) or int(match[2]) >= len(default):
+            return f"{key!r}: {match[1]} is not a list with an element {match[2]}"
+    return None
+
+
+def _check_space(kind: str, name: str, space, defaults) -> None:
+    if not isinstance(space, Mapping):
+        raise SpecError(f"{kind} {name!r}: search_space must map parameter names to SearchParam")
+    for key, param in space.items():
+        if not isinstance(param, SearchParam):
+            raise SpecError(f"{kind} {name!r}: search_space[{key!r}] must be a SearchParam, got {param!r}")
+        problem = space_key_problem(key, defaults)
+        if problem:
+            raise SpecError(f"{kind} {name!r}: search_space: {problem}")
+
+
+def _check_references(kind: str, name: str, spec) -> None:
+    references = tuple(spec.references)
+    object.__setattr__(spec, "references", references)
+    for reference in references:
+        if not isinstance(reference, Reference):
+            raise SpecError(f"{kind} {name!r}: references must be Reference objects, got {reference!r}")
 
 
 SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "optimizer": OptimizerSpec}
