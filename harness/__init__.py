@@ -2,7 +2,7 @@
 
 Importing this package is cheap (no torch, no Lightning): plugins import it
 for ``hookimpl`` and the specs, and ``harness --help`` must start fast. The
-entry points :func:`run`, :func:`plan`, :func:`tune`, :func:`report` and :func:`compare`
+entry points :func:`run`, :func:`plan`, :func:`tune`, :func:`report`, :func:`references` and :func:`compare`
 are those of :mod:`harness.api`, loaded on first use (PEP 562), so they keep
 their real signatures and docstrings. No submodule shares their names
 (reporting lives in :mod:`harness.reporting`, tuning in :mod:`harness.tuning`):
@@ -13,7 +13,16 @@ replace the function.
 from importlib import metadata as _metadata
 
 from harness.hookspecs import hookimpl
-from harness.specs import DatasetInfo, DatasetSpec, DatasetSplits, ModelSpec, OptimizerSpec, lazy
+from harness.specs import (
+    DatasetInfo,
+    DatasetSpec,
+    DatasetSplits,
+    ModelSpec,
+    OptimizerSpec,
+    Reference,
+    SearchParam,
+    lazy,
+)
 
 #: The name the package is installed under (``pip install harness-dl``); it imports as ``harness``.
 DISTRIBUTION = "harness-dl"
@@ -24,7 +33,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that was no
     __version__ = "0.0.0+unknown"
 
 #: The functions of harness.api offered at the top level.
-_ENTRY_POINTS = ("run", "plan", "tune", "report", "compare")
+_ENTRY_POINTS = ("run", "plan", "tune", "report", "references", "compare")
 
 
 def __getattr__(name: str):
@@ -45,6 +54,8 @@ __all__ = [
     "ModelSpec",
     "DatasetSpec",
     "OptimizerSpec",
+    "Reference",
+    "SearchParam",
     "DatasetInfo",
     "DatasetSplits",
     "lazy",
@@ -52,6 +63,7 @@ __all__ = [
     "plan",
     "tune",
     "report",
+    "references",
     "compare",
     "__version__",
 ]

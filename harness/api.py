@@ -1,5 +1,5 @@
 """The Python entry points: ``harness.run(...)``, ``harness.tune(...)``, ``harness.report(...)`` and
-``harness.compare(...)``.
+``harness.compare(...)``; ``references(...)`` lists the results the plugins ship, with their status.
 
 The CLI is a thin shell over these, so a notebook gets exactly what the
 command line does, without printing. The helpers a caller needs beside them
@@ -21,7 +21,7 @@ from harness.sweep import DEFAULT_RESULTS, SweepPlan, SweepResult, plan_configs,
 from harness.tuning import execution_options, tune
 
 __all__ = [
-    "run", "plan", "tune", "report", "compare", "save_plots",
+    "run", "plan", "tune", "report", "references", "compare", "save_plots",
     "load_registry", "resolve_suite", "run_configs", "SweepResult", "DEFAULT_RESULTS",
 ]  # fmt: skip
 
@@ -108,9 +108,20 @@ def report(
     plot_format: str = "png",
     on_skip: Callable[[Path, str], None] | None = None,
     use_index: bool = True,
+    references: bool = True,
+    plugins=(),
+    blocked=(),
+    registry=None,
+    on_reference_problem: Callable[[str], None] | None = None,
 ) -> str | bytes:
     """Every record under ``directory`` as a summary table (any tabulate format; ``latex`` is booktabs with
     the best in bold), one row per run (``csv``; ``parquet``, bytes), or a whole ``html`` page.
+
+    With ``references`` a table gains ``reference`` and ``agrees`` columns where
+    a cell matches a result the plugins ship (:class:`harness.specs.Reference`;
+    ``registry``, or loaded with ``plugins`` and ``blocked``). A computed one is
+    computed only then; one that fails goes to ``on_reference_problem(message)``
+    (default: a warning) and is left out.
 
     With ``output`` the text is also written to that file; with ``plots`` the
     figures are saved in that folder as ``plot_format`` (png or svg) files.
@@ -121,7 +132,7 @@ def report(
     ``use_index=False`` reads every record file and leaves the run index
     (``runs.index.parquet`` beside ``runs/``) alone.
     """
-    from harness.reporting.export import export_runs, load_results, needs_details
+    from harness.reporting.export import export_runs, load_results, needs_details, shows_references
     from harness.reporting.formats import BINARY_FORMATS, check_format
     from harness.reporting.plots import check_plot_format
 
@@ -134,7 +145,9 @@ def report(
         plots = check_output_dir(plots, "plots directory")
     # read once (through the run index), for the report and the figures
     runs, problems = load_results(directory, details=needs_details(format) or plots is not None, use_index=use_index)
-    text = export_runs(runs, format, problems, stats=stats, test=test)
+    load = references and shows_references(format)  # only a table shows references
+    entries = _table_references(runs, registry or load_registry(plugins, blocked), on_reference_problem) if load else ()
+    text = export_runs(runs, format, problems, stats=stats, test=test, references=entries)
     for path, problem in problems:
         if on_skip is not None:
             on_skip(path, problem)
@@ -145,6 +158,91 @@ def report(
     if plots is not None:
         save_figures_of(runs, plots, plot_format)
     return text
+
+
+def reference_entries(registry) -> list:
+    """Every reference the loaded plugins ship, as ``(kind, spec name, Reference)`` entries
+    (:class:`harness.reporting.references.ReferenceEntry`): models, then datasets, each by name."""
+    from harness.reporting.references import ReferenceEntry
+
+    return [
+        ReferenceEntry(kind, entry.name, reference)
+        for kind in ("model", "dataset")
+        for entry in registry.entries(kind)
+        for reference in entry.spec.references
+    ]
+
+
+def _computed(entries: list, wanted) -> tuple[list, dict[int, str]]:
+    """``entries`` with the computed references of the ``wanted`` positions computed, and position -> why not."""
+    from harness.errors import one_line
+
+    out, failures = list(entries), {}
+    for position in sorted(wanted):
+        entry = entries[position]
+        try:
+            out[position] = entry._replace(reference=entry.reference.resolve())
+        except Exception as exc:  # noqa: BLE001 - a plugin's computation must not break the report
+            failures[position] = one_line(exc)
+    return out, failures
+
+
+def _failure_message(entry, why: str) -> str:
+    return f"{entry.label}: reference {entry.reference.source!r} could not be computed: {why}"
+
+
+def _table_references(runs, registry, on_problem) -> list:
+    """The references a table's cells match, computed where they must be; failures reported, then left out."""
+    from harness.reporting.references import needed
+
+    entries = reference_entries(registry)
+    if not entries:
+        return []
+    entries, failures = _computed(entries, needed(runs, entries))
+    for position, why in failures.items():
+        message = _failure_message(entries[position], why)
+        if on_problem is not None:
+            on_problem(message)
+        else:
+            warnings.warn(message, stacklevel=3)
+    return [entry for entry in entries if entry.reference.value is not None]
+
+
+def references(
+    directory: str | Path | None = None,
+    *,
+    plugins=(),
+    blocked=(),
+    registry=None,
+    use_index: bool = True,
+    on_skip: Callable[[Path, str], None] | None = None,
+):
+    """Every reference the loaded plugins ship, with its status against the runs under ``directory``.
+
+    A :class:`harness.reporting.references.ReferenceListing`: ``.rows`` (one
+    dict per reference: scope, value, the matching cells' means, ``status``:
+    agrees, disagrees, unknown, no matching runs, or failed when a computed
+    one could not be computed), ``.problems`` and ``.render(fmt)``. A computed
+    reference is computed only when some cell matches it. Without a
+    ``directory`` every status is 'no matching runs'.
+    """
+    from harness.reporting.cells import summary_frame
+    from harness.reporting.export import load_results
+    from harness.reporting.references import ReferenceListing, listing, needed
+
+    runs = summary = None
+    if directory is not None:
+        runs, problems = load_results(directory, use_index=use_index)
+        for path, problem in problems:
+            if on_skip is not None:
+                on_skip(path, problem)
+            else:
+                warnings.warn(f"skipped {path}: {problem}", stacklevel=2)
+        summary = summary_frame(runs)
+    entries = reference_entries(registry or load_registry(plugins, blocked))
+    entries, failures = _computed(entries, needed(runs, entries) if runs is not None else ())
+    problems = [_failure_message(entries[position], why) for position, why in failures.items()]
+    return ReferenceListing(listing(summary, runs, entries, failures), problems)
 
 
 def _write(path: Path, text: str | bytes) -> None:

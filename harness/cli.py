@@ -258,11 +258,15 @@ def cmd_run(args) -> int:
 
 
 def _tune_options(args) -> dict:
-    """``tune``'s keyword arguments: its --seeds means the final runs, and it searches the lr instead of --lr."""
+    """``tune``'s keyword arguments: its --seeds means the final runs, and it searches instead of taking --lr."""
     from harness.config import as_tuple
 
     return {
         "lr_grid": as_tuple("lr-grid", args.lr_grid, float) if args.lr_grid else None,
+        "sampler": args.sampler or ("grid" if args.lr_grid else "quasirandom"),
+        "trials": args.trials,
+        "studies": args.studies,
+        "space": args.space,
         "search_seeds": args.search_seeds,
         "seeds": args.seeds,
         **{k: v for k, v in _settings(args).items() if k not in ("seeds", "lr")},  # tune's own meaning
@@ -292,7 +296,7 @@ def cmd_tune(args) -> int:
     print(result.table(args.format))
     print(
         f"\nfinal records: {result.output / 'final'}; search: {result.output / 'search'}; "
-        f"choices: {result.output / 'tuning.json'}",
+        f"choices: {result.output / 'tuning.json'}; studies: {result.output / 'studies.db'}",
         file=sys.stderr,
     )
     return 1 if _any_failed(result.final.records) or not (result.search.storage_ok and result.final.storage_ok) else 0
@@ -310,12 +314,21 @@ def _plan(args) -> int:
     return 1 if plan.blocked else 0
 
 
+def _warn_skipped(path, problem) -> None:
+    print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def cmd_report(args) -> int:
     import harness.api as api
+    from harness.reporting.export import shows_references
 
-    def warn(path, problem):
-        print(f"warning: skipped {path}: {problem}", file=sys.stderr)
-
+    if args.references:
+        return _list_references(args)
+    registry = _registry(args) if shows_references(args.format) else None  # only a table shows references
     text = api.report(
         args.directory,
         args.format,
@@ -324,8 +337,11 @@ def cmd_report(args) -> int:
         output=args.output,
         plots=args.plots,
         plot_format=args.plot_format,
-        on_skip=warn,
+        on_skip=_warn_skipped,
         use_index=not args.no_index,
+        references=registry is not None,
+        registry=registry,
+        on_reference_problem=_warn,
     )
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
@@ -333,6 +349,27 @@ def cmd_report(args) -> int:
         print(text)
     if args.plots:
         print(f"figures in {args.plots}", file=sys.stderr)
+    return 0
+
+
+def _list_references(args) -> int:
+    """``harness report DIR --references``: every reference of the loaded plugins with its status against DIR."""
+    import harness.api as api
+    from harness.errors import ConfigError
+    from harness.reporting.formats import DOCUMENT_FORMATS, check_format
+
+    given = [
+        option for option, value in (("-o", args.output), ("--plots", args.plots), ("--stats", args.stats)) if value
+    ]
+    if given:
+        raise ConfigError(f"--references prints the list of references; it takes no {', '.join(given)}")
+    if check_format(args.format) in DOCUMENT_FORMATS:
+        raise ConfigError(f"--references prints a table: any tabulate format or csv, not {args.format}")
+    registry = _registry(args)
+    listing = api.references(args.directory, registry=registry, use_index=not args.no_index, on_skip=_warn_skipped)
+    for message in listing.problems:
+        _warn(message)
+    print(listing.render(args.format))
     return 0
 
 

@@ -41,6 +41,21 @@ def _positive(what: str):
     return parse
 
 
+def seeds_option(text: str) -> int | tuple[int, ...]:
+    """``--seeds``: a count N (an int: seeds 0..N-1) or a comma list of the seeds themselves (a tuple of ints).
+
+    Only the form is checked here; the range and repeats are checked with the
+    suite's seeds (:mod:`harness.suite_rules`), whichever way they were given.
+    """
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count N (seeds 0..N-1) or a comma list of whole numbers (42,43,44), got {text!r}"
+        ) from None
+    return seeds[0] if len(seeds) == 1 else tuple(seeds)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     """Options of every command that loads plugins, plus --debug."""
     group = parser.add_argument_group("plugins")
@@ -77,15 +92,21 @@ def _grid_arguments(parser: argparse.ArgumentParser, tuning: bool) -> None:
     grid.add_argument("--datasets", "-d", help="e.g. 'digits'")
     grid.add_argument("--optimizers", "-o", help="e.g. 'sgd[momentum=0.9],adam' or 'sgd*'")
     if tuning:
+        _search_arguments(parser)
         grid.add_argument(
-            "--lr-grid",
-            help="learning rates to try for every optimizer, e.g. 0.3,0.1,0.03 "
-            "(default: 0.1x, 0.3x, 1x, 3x and 10x each optimizer's own default)",
+            "--seeds",
+            type=seeds_option,
+            default=3,
+            metavar="N|S1,S2,...",
+            help="seeds of the final runs at the chosen rate: a count N (0..N-1; default 3) or the seeds, 42,43,44",
         )
-        grid.add_argument("--search-seeds", type=int, default=1, help="seeds per learning rate in the search (1)")
-        grid.add_argument("--seeds", type=int, default=3, help="seeds of the final runs at the chosen rate (3)")
     else:
-        grid.add_argument("--seeds", type=int, help="number of seeds per cell (0..N-1)")
+        grid.add_argument(
+            "--seeds",
+            type=seeds_option,
+            metavar="N|S1,S2,...",
+            help="seeds per cell: a count N (seeds 0..N-1) or the seeds themselves, e.g. 42,43,44",
+        )
         grid.add_argument("--lr", help="learning rate(s) for every optimizer, e.g. 0.1,0.01")
     grid.add_argument(
         "--schedule",
@@ -99,6 +120,44 @@ def _grid_arguments(parser: argparse.ArgumentParser, tuning: bool) -> None:
         metavar="N",
         help="refuse a grid of more than N runs before anything trains (default 100000; suite key max_runs)",
     )
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    """``tune``'s budget and search: the same for every optimizer on every workload."""
+    search = parser.add_argument_group("search (an equal budget for every optimizer on every workload)")
+    search.add_argument(
+        "--trials",
+        type=_positive("number of trials"),
+        metavar="N",
+        help="points of the search space tried per study (default 5; with --sampler grid, the grid's size)",
+    )
+    search.add_argument(
+        "--studies",
+        type=_positive("number of studies"),
+        default=1,
+        metavar="K",
+        help="independent repetitions of the whole search with different sampler seeds, to show tuning luck (1)",
+    )
+    search.add_argument(
+        "--sampler",
+        choices=("quasirandom", "tpe", "grid"),
+        help="quasirandom (the default, as AlgoPerf: a scrambled Halton sequence), tpe (Optuna's TPE), or grid (the "
+        "learning rate alone, --lr-grid; the default when --lr-grid is given)",
+    )
+    search.add_argument(
+        "--space",
+        action="append",
+        metavar="NAME=RANGE",
+        help="override a searched range (repeatable): lr=1e-4:1e-1:log, adam.weight_decay=1e-5:1e-2:log, "
+        "1-betas[0]=1e-3:0.5:log (searches 1 - beta1), model.dropout=0:0.5, model.hidden=64|128, "
+        "schedule.warmup=0.01:0.1, weight_decay=off (the built-in optimizers' spaces: README, Tuning)",
+    )
+    search.add_argument(
+        "--lr-grid",
+        help="with --sampler grid: learning rates to try for every optimizer, e.g. 0.3,0.1,0.03 "
+        "(default: 0.1x, 0.3x, 1x, 3x and 10x each optimizer's own default)",
+    )
+    search.add_argument("--search-seeds", type=int, default=1, help="seeds per trial in the search (1)")
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,7 +276,11 @@ def _sweep_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> N
 
     The groups are added in the order --help lists them.
     """
-    parser.add_argument("suite", nargs="?", help="a TOML suite file (default: the built-in default suite)")
+    parser.add_argument(
+        "suite",
+        nargs="?",
+        help="a TOML suite file, or the name of a built-in suite: default, mnist1d-paper (default: default)",
+    )
     _grid_arguments(parser, tuning)
     _training_arguments(parser)
     _speed_arguments(parser)
@@ -259,7 +322,8 @@ def _add_plugins(commands) -> None:
 
 
 def _add_report(commands) -> None:
-    """``report`` reads stored records only, so it takes no plugin options."""
+    """``report`` reads stored records; it loads the plugins only for the results they ship (``--references``
+    and a table's reference column), which is what its plugin options are for."""
     report = commands.add_parser(
         "report", help="a results directory as a table, LaTeX, CSV, Parquet or an HTML page (no torch needed)"
     )
@@ -285,7 +349,13 @@ def _add_report(commands) -> None:
         help="read every record file, ignoring and leaving alone the run index (DIR/runs.index.parquet, a cache "
         "that makes a second report read only the records that changed)",
     )
-    report.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    report.add_argument(
+        "--references",
+        action="store_true",
+        help="list every published or computed result the plugins ship (model, dataset, value, spread or "
+        "tolerance, protocol, source) and whether the runs in DIRECTORY agree with it",
+    )
+    _common(report)
 
 
 def _add_compare(commands) -> None:

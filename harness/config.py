@@ -219,12 +219,28 @@ def read_suite_file(path: str | Path) -> dict:
 
 def default_suite_path() -> Path:
     """The built-in default suite: a real benchmark on data that ships with a package."""
-    return Path(str(resources.files("harness") / "suites" / "default.toml"))
+    return built_in_suite("default")
+
+
+def built_in_suite(name: str) -> Path:
+    """The path of the suite file that ships with the harness as ``suites/<name>.toml``."""
+    return Path(str(resources.files("harness") / "suites" / f"{name}.toml"))
+
+
+def suite_path(suite_file) -> Path:
+    """``suite_file`` as given, or, for a bare name that is no file here, the built-in suite of that name.
+
+    ``harness run mnist1d-paper`` then runs ``harness/suites/mnist1d-paper.toml`` from any folder.
+    """
+    path = Path(suite_file)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1 and built_in_suite(path.name).is_file():
+        return built_in_suite(path.name)
+    return path
 
 
 def resolve_suite(suite_file=None, **settings) -> Suite:
-    """A suite file (or the default suite) with the given settings laid over it."""
-    values = read_suite_file(suite_file or default_suite_path())
+    """A suite file, a built-in suite's name (or the default suite) with the given settings laid over it."""
+    values = read_suite_file(suite_path(suite_file) if suite_file else default_suite_path())
     overrides = {k: v for k, v in settings.items() if v is not None}
     if overrides and suite_file is None:
         values.pop("name", None)  # an ad-hoc sweep gets a name from its content below

@@ -228,9 +228,20 @@ class Reference:
     agrees when its mean's confidence interval overlaps ``value +- spread`` (the
     published spread, e.g. a standard deviation over seeds) or, with no spread,
     lies within ``tolerance`` of it. ``source`` names the paper and table.
+
+    A result that is computed rather than published (a baseline trained by
+    another library) gives ``value=None`` and ``compute``: a callable taking no
+    arguments (``harness.specs.lazy`` makes one without importing anything)
+    that returns a :class:`Reference` with its value. Where it applies is known
+    without calling it (this reference's model, dataset, optimizer, metric and
+    settings), so a report calls it only when some cell matches; the
+    ``value``, ``spread``, ``tolerance``, ``source`` and ``protocol`` it returns
+    are what the report shows (:meth:`resolve`). It should cache its result: a
+    report may ask again. A ``compute`` that raises is reported by the spec's
+    name, and the report goes on without it.
     """
 
-    value: float
+    value: float | None
     source: str
     model: str | None = None
     dataset: str | None = None
@@ -240,6 +251,7 @@ class Reference:
     tolerance: float | None = None
     protocol: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    compute: Callable[[], Reference] | None = None
 
     def __post_init__(self) -> None:
         import math
@@ -252,6 +264,26 @@ class Reference:
             raise SpecError(f"reference {self.source!r}: spread and tolerance must be at least 0")
         if not self.source:
             raise SpecError("a reference needs its source (paper, table)")
+        if (self.value is None) == (self.compute is None):
+            raise SpecError(f"reference {self.source!r}: give a value, or value=None and compute (not both)")
+        if self.compute is not None and not callable(self.compute):
+            raise SpecError(f"reference {self.source!r}: compute must be callable, got {self.compute!r}")
+
+    def resolve(self) -> Reference:
+        """This reference with its value: itself, or what ``compute()`` gives, kept to this one's scope (raises
+        what ``compute`` raises; SpecError when it returns anything but a Reference with a value)."""
+        if self.compute is None:
+            return self
+        got = self.compute()
+        if not isinstance(got, Reference) or got.value is None:
+            raise SpecError(f"reference {self.source!r}: compute must return a Reference with a value, got {got!r}")
+        spread, tolerance = (
+            getattr(got, n) if getattr(got, n) is not None else getattr(self, n) for n in ("spread", "tolerance")
+        )
+        import dataclasses
+
+        return dataclasses.replace(self, value=got.value, spread=spread, tolerance=tolerance, source=got.source,
+                                   protocol=got.protocol or self.protocol, compute=None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -277,6 +309,9 @@ class ModelSpec:
     resolved parameters before anything trains and returns why they are not
     allowed ("dropout must be in [0, 1), got 1.5"), or None; it must be cheap
     and must not raise (an exception is reported as the plugin's bug).
+    ``references`` are results this model can be read against
+    (:class:`Reference`; its ``model`` defaults to this one); one whose value is
+    computed is computed only when a report has a cell it matches.
     """
 
     name: str
@@ -326,6 +361,8 @@ class DatasetSpec:
     called with none. ``validate(params)`` works as for :class:`ModelSpec`.
     Overrides must have the type of their default, as for models.
     ``synthetic`` marks generated data that measures speed, not learning.
+    ``references`` are results on this dataset (:class:`Reference`; its
+    ``dataset`` defaults to this one), published or computed, as for :class:`ModelSpec`.
     """
 
     name: str

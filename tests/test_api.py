@@ -36,7 +36,7 @@ def _refuse_training(monkeypatch):
         raise AssertionError("training started before the output path was checked")
 
     monkeypatch.setattr(harness.api, "run_configs", trained)
-    monkeypatch.setattr(importlib.import_module("harness.tuning"), "run_configs", trained)
+    monkeypatch.setattr(importlib.import_module("harness.tuning.search"), "run_configs", trained)
 
 
 def test_the_python_api_checks_output_paths_as_the_cli_does(tmp_path, monkeypatch):

@@ -276,13 +276,13 @@ def test_debug_shows_the_traceback(tmp_path):
 def no_training(monkeypatch):
     """A sweep that gets as far as training fails the test at once: these errors must come before it."""
     import harness.api
-    import harness.tuning
+    import harness.tuning.search
 
     def trained(*args, **kwargs):
         raise AssertionError("training started before the output path was checked")
 
     monkeypatch.setattr(harness.api, "run_configs", trained)
-    monkeypatch.setattr(harness.tuning, "run_configs", trained)
+    monkeypatch.setattr(harness.tuning.search, "run_configs", trained)
 
 
 def _a_file(tmp_path):
@@ -452,3 +452,135 @@ def test_summary_modules_are_imported_once_the_first_run_is_handed_out(tmp_path,
     for thread in [t for t in threading.enumerate() if t.name == "harness-summary-imports"]:
         thread.join(10)
     assert sys.modules.pop("summary_probe").IMPORTED
+
+
+# ---------------------------------------------------------------------------
+# References: the table's reference column, harness report --references, --seeds as a list
+# ---------------------------------------------------------------------------
+
+REFERENCE_PLUGIN = """
+from harness import hookimpl
+from harness.specs import ModelSpec, Reference
+
+
+def _build(*args, **kwargs):
+    return None
+
+
+def _broken():
+    raise RuntimeError("the baseline library is not installed")
+
+
+@hookimpl
+def harness_register_models():
+    return [
+        ModelSpec(
+            name="refnet",
+            build=_build,
+            references=(
+                Reference(0.95, "Close et al. 2021, Table 3", spread=0.01, protocol="10 epochs", settings={"lr": 0.1}),
+                Reference(0.5, "Far et al. 2019, Table 1", tolerance=0.02),
+                Reference(0.9, "Elsewhere 2020", dataset="mnist"),
+                Reference(None, "Broken baseline", compute=_broken),
+            ),
+        )
+    ]
+"""
+
+
+@pytest.fixture
+def referenced(tmp_path):
+    """A results folder of one refnet cell (0.94 and 0.96), and a local plugin whose refnet ships references."""
+    from harness.store import Store
+    from tests.records import make_record
+
+    store = Store(tmp_path / "res")
+    for seed, value in enumerate([0.94, 0.96]):
+        store.write(make_record(seed=seed, model="refnet", metric_value=value))
+    plugin = tmp_path / "refplugin.py"
+    plugin.write_text(REFERENCE_PLUGIN)
+    return store.root, plugin
+
+
+def test_report_lists_every_reference_with_its_status(referenced, capsys):
+    root, plugin = referenced
+    assert main(["report", str(root), "--references", "--plugins", str(plugin)]) == 0
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines() if line[:1].isdigit()}
+    by_source = {source: next(row for row in rows.values() if source in row) for source in
+                 ("Close et al. 2021", "Far et al. 2019", "Elsewhere 2020", "Broken baseline")}  # fmt: skip
+    assert "0.950 ± 0.010" in by_source["Close et al. 2021"] and " agrees " in by_source["Close et al. 2021"]
+    assert "0.950 ± 0.127 (2 seeds)" in by_source["Close et al. 2021"]
+    assert " disagrees " in by_source["Far et al. 2019"]
+    assert "no matching runs" in by_source["Elsewhere 2020"]
+    assert "failed: RuntimeError: the baseline library is not installed" in by_source["Broken baseline"]
+    assert "model refnet: source: Close et al. 2021, Table 3; settings: lr=0.1; protocol: 10 epochs" in captured.out
+    warning = "warning: model refnet: reference 'Broken baseline' could not be computed: RuntimeError: the baseline"
+    assert captured.err.startswith(warning) and len(captured.err.strip().splitlines()) == 1
+
+    assert main(["report", str(root), "--references", "--plugins", str(plugin), "--format", "csv"]) == 0
+    csv = capsys.readouterr().out.splitlines()
+    assert csv[0] == "#,spec,model,dataset,optimizer,metric,reference,runs,status,source,settings,protocol"
+
+
+def test_the_table_shows_the_references_a_cell_matches_and_a_failing_one_by_name(referenced, capsys):
+    root, plugin = referenced
+    assert main(["report", str(root), "--plugins", str(plugin)]) == 0
+    captured = capsys.readouterr()
+    header, _, row = captured.out.splitlines()[:3]
+    assert header.split()[header.split().index("seeds") + 1 : header.split().index("seeds") + 3] == [
+        "reference",
+        "agrees",
+    ]
+    assert "0.950 ± 0.010 (Close et al. 2021); 0.500 (tol 0.02) (Far et al. 2019)" in row and "yes; no" in row
+    assert "Broken baseline" in captured.err and "could not be computed" in captured.err  # the report still printed
+
+    assert main(["report", str(root)]) == 0  # without the plugin: the table as it always was
+    assert "reference" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (["--format", "html"], "--references prints a table: any tabulate format or csv, not html"),
+        (["--stats"], "--references prints the list of references; it takes no --stats"),
+        (["-o", "list.txt"], "--references prints the list of references; it takes no -o"),
+        (["--format", "nope"], "unknown report format 'nope'"),
+        (["--plugins", "no/such/plugin.py"], "plugin path no/such/plugin.py does not exist"),
+    ],
+)
+def test_report_references_bad_options_exit_2_with_one_line(referenced, capsys, options, expected):
+    root, _ = referenced
+    assert _exit_code(["report", str(root), "--references", *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness report: error: ") and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_seeds_as_a_list_trains_those_seeds(tmp_path, capsys):
+    out_dir = tmp_path / "res"
+    options = ["-m", "logreg", "-d", "digits", "-o", "sgd", "--max-epochs", "1", "--launcher", "inline"]
+    assert main(["run", *options, "--seeds", "42,43,44", "--output", str(out_dir)]) == 0
+    seeds = sorted(json.loads(path.read_text())["config"]["seed"] for path in out_dir.glob("runs/*.json"))
+    assert seeds == [42, 43, 44]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1,x", "argument --seeds: expected a count N (seeds 0..N-1) or a comma list of whole numbers"),
+        ("3,", "got '3,'"),
+        ("1,1", "once"),  # run: 'seeds: seed 1 is listed more than once'; tune: '--seeds: each seed once'
+    ],
+)
+def test_bad_seeds_exit_2_naming_the_option(tmp_path, capsys, no_training, command, value, expected):
+    assert _exit_code([command, "-m", "logreg", "--seeds", value, "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"harness {command}: error: ") and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_seeds_option_gives_a_count_or_a_tuple():
+    from harness.cli_parser import seeds_option
+
+    assert seeds_option("5") == 5 and seeds_option("42,43,44") == (42, 43, 44) and seeds_option("7, 8") == (7, 8)

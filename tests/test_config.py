@@ -411,3 +411,13 @@ def test_key_changes_with_every_field(base_run, name):
     changed = dataclasses.replace(base_run, **{name: _changed(getattr(base_run, name))})
     assert changed != base_run
     assert changed.key() != base_run.key()
+
+
+def test_a_built_in_suite_is_found_by_name_from_any_folder(tmp_path):
+    from harness.config import resolve_suite
+
+    assert resolve_suite("mnist1d-paper").name == "mnist1d-paper"  # tests run in a temporary folder
+    (tmp_path / "mine.toml").write_text('name = "mine"\nmodels = ["mlp"]\n')
+    assert resolve_suite("mine.toml").name == "mine"
+    with pytest.raises(ConfigError, match="suite file nope does not exist"):
+        resolve_suite("nope")

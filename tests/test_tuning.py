@@ -1,4 +1,6 @@
-"""harness tune: an equal learning-rate budget per optimizer, chosen on validation, rerun with N seeds."""
+"""harness tune with the grid sampler: the learning-rate grid per optimizer, chosen on validation, rerun with N seeds.
+
+The other samplers, the search spaces, studies and resuming are in tests/tuning/."""
 
 import json
 
@@ -9,7 +11,7 @@ from harness.config import RunConfig
 from harness.reporting.cells import summary_frame
 from harness.reporting.frames import runs_frame
 from harness.store import Store
-from harness.tuning import DEFAULT_FACTORS, choose, grid_for, tune
+from harness.tuning import DEFAULT_FACTORS, grid_for, tune
 
 TINY = {"models": "logreg", "datasets": "digits", "max_epochs": 3, "launcher": "inline"}
 
@@ -17,7 +19,7 @@ TINY = {"models": "logreg", "datasets": "digits", "max_epochs": 3, "launcher": "
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory, registry):
     out = tmp_path_factory.mktemp("tune")
-    return tune(output=out, registry=registry, optimizers="sgd,adam", seeds=2, **TINY)
+    return tune(output=out, registry=registry, optimizers="sgd,adam", seeds=2, sampler="grid", **TINY)
 
 
 def _lr(record) -> float:
@@ -50,12 +52,24 @@ def test_the_best_validation_score_wins_and_is_rerun_with_every_seed(tuned):
     assert len(stored) == 4 and all("tuning" in r for r in stored)  # the annotation is on disk too
     choices = json.loads((tuned.output / "tuning.json").read_text())
     assert {c["optimizer"] for c in choices} == {"sgd", "adam"} and all(len(c["scores"]) == 5 for c in choices)
+    assert all(
+        c["space"]
+        == {
+            "optimizer.lr": "|".join(str(lr) for lr in _grid(c)),
+        }
+        for c in choices
+    )
+
+
+def _grid(choice: dict) -> list[float]:
+    return [score["optimizer.lr"] for score in choice["scores"]]
 
 
 def test_the_table_says_how_many_trials_each_entry_got(tuned):
     summary = summary_frame(runs_frame(tuned.final.records))
     assert list(summary["trials"]) == [5, 5]
-    assert "trials" in tuned.table().splitlines()[0]
+    header, _, *rows = tuned.table().split("\n\n")[0].splitlines()
+    assert "trials/study" in header and len(rows) == 2 and all(" grid " in row for row in rows)
 
 
 def test_tuning_again_trains_nothing(tuned, registry):
@@ -65,36 +79,21 @@ def test_tuning_again_trains_nothing(tuned, registry):
         registry=registry,
         optimizers="sgd,adam",
         seeds=2,
+        sampler="grid",
         on_event=lambda kind, **data: plans.append(data["todo"]) if kind == "plan" else None,
         **TINY,
     )
     assert plans == [0, 0]
 
 
-def _fake(config: RunConfig, score, mode="max", status="ok") -> dict:
-    return {
-        "key": config.key(),
-        "status": status,
-        "metric": "rmse" if mode == "min" else "accuracy",
-        "metric_mode": mode,
-        "results": {"best_val_metric": score},
-    }
+def test_a_trial_scores_its_mean_validation_metric_only_when_every_seed_finished():
+    from harness.tuning import score
 
-
-def test_choose_follows_the_metric_mode_and_skips_rates_that_failed(registry):
-    from harness.tuning import at_rate
-
-    base = RunConfig(model="mlp_regressor", dataset="diabetes", optimizer="adam", seed=0)
-    grid = [0.001, 0.01, 0.1]
-    scores = {0.001: [60.0, 62.0], 0.01: [55.0, 57.0], 0.1: [10.0, None]}  # 0.1 diverged on seed 1
-    by_key = {}
-    for lr, values in scores.items():
-        for seed, value in enumerate(values):
-            config = at_rate(base, lr, seed, registry)
-            by_key[config.key()] = _fake(config, value, "min", "ok" if value is not None else "diverged")
-    choice = choose(base, grid, by_key, search_seeds=2, registry=registry)
-    assert choice.lr == 0.01 and choice.scores == {0.001: 61.0, 0.01: 56.0, 0.1: None} and choice.trials == 6
-    assert choice.config.optimizer_label == "adam[lr=0.01]"
+    ok = [{"status": "ok", "results": {"best_val_metric": v}} for v in (0.5, 0.7)]
+    assert score(ok) == pytest.approx(0.6)
+    assert score([*ok, {"status": "diverged", "results": {"best_val_metric": 0.9}}]) is None
+    assert score([*ok, None]) is None  # a seed whose record is missing
+    assert score([{"status": "ok", "results": {"best_val_metric": float("nan")}}]) is None
 
 
 def test_an_explicit_grid_is_used_as_given(registry):
@@ -107,15 +106,24 @@ def test_tune_from_the_command_line(tmp_path, capsys):
     assert main([*args, "--max-epochs", "2", "--launcher", "inline", "--output", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     header = captured.out.splitlines()[0]
-    assert "trials" in header and "sgd[lr=" in captured.out
-    assert "search: 2 learning rate(s) x 1 seed(s) per optimizer and workload" in captured.err
+    assert "trials/study" in header and "lr=0.3" in captured.out.splitlines()[2]
+    assert "search: 2 trial(s) x 1 seed(s) x 1 study(ies) per optimizer and workload, grid over optimizer.lr" in (
+        captured.err
+    )
     assert (tmp_path / "tuning.json").exists() and len(list((tmp_path / "final" / "runs").glob("*.json"))) == 2
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--search-seeds", "0"], "--search-seeds and --seeds must be at least 1"),
+        (["--search-seeds", "0"], "--search-seeds, --seeds, --studies and --trials must be at least 1"),
+        (["--studies", "0"], "expected a number of studies of at least 1"),
+        (["--space", "lr=0.1:0.01:log"], "--space lr=0.1:0.01:log: low must be below high"),
+        (["--space", "lr=0:1:log"], "a log scale needs low > 0"),
+        (["--space", "lrr=1e-4:1e-1"], "--space lrr: no run of this tuning has that parameter"),
+        (["--space", "lr"], "expected NAME=LOW:HIGH[:log][:int]"),
+        (["--space", "lr=a:b"], "expected LOW:HIGH with numbers"),
+        (["--sampler", "tpe", "--lr-grid", "0.1"], "--lr-grid gives the grid sampler's rates"),
         (["--lr", "0.1"], "unrecognized arguments: --lr"),
         (["--lr-grid", "fast"], "lr-grid"),
     ],
@@ -130,13 +138,13 @@ def test_bad_tune_options_exit_2(args, message, capsys):
 
 
 def test_the_folders_a_tuning_writes_are_checked_before_the_search(tmp_path, registry, monkeypatch):
-    import harness.tuning
+    import harness.tuning.search
     from harness.errors import ConfigError
 
     def trained(*args, **kwargs):
         raise AssertionError("the search started before the output folders were checked")
 
-    monkeypatch.setattr(harness.tuning, "run_configs", trained)
+    monkeypatch.setattr(harness.tuning.search, "run_configs", trained)
     (tmp_path / "search").write_text("in the way")
     with pytest.raises(ConfigError, match=f"^output directory {tmp_path / 'search'} is a file, not a directory$"):
         tune(output=tmp_path, registry=registry, optimizers="sgd", **TINY)
@@ -156,13 +164,13 @@ def test_a_grid_of_non_finite_or_non_positive_rates_is_refused_from_python_too(t
 
 
 def test_a_dataset_without_validation_cannot_be_tuned(tmp_path, registry, monkeypatch):
-    import harness.tuning
+    import harness.tuning.search
     from harness.errors import ConfigError
 
     def trained(*args, **kwargs):
         raise AssertionError("the search started on a dataset without a validation split")
 
-    monkeypatch.setattr(harness.tuning, "run_configs", trained)
+    monkeypatch.setattr(harness.tuning.search, "run_configs", trained)
     settings = {**TINY, "datasets": "digits[val_fraction=0]"}
-    with pytest.raises(ConfigError, match="keeps no validation split, and tuning chooses the learning rate"):
+    with pytest.raises(ConfigError, match="keeps no validation split, and tuning chooses on validation"):
         tune(output=tmp_path, registry=registry, optimizers="sgd", **settings)

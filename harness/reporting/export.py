@@ -12,6 +12,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.reporting.cells import summary_frame
 from harness.reporting.formats import BINARY_FORMATS, DOCUMENT_FORMATS, check_format
 from harness.reporting.frames import runs_export, runs_frame
+from harness.reporting.references import insert_at, latex_with_columns, text_columns_of, with_references
 from harness.reporting.stats_tables import stats_tables
 from harness.reporting.text import text_columns, timing_footnotes
 
@@ -24,7 +25,9 @@ def render(summary, fmt: str = "simple") -> str:
     (a bare mean for one seed); ``seeds`` is n; ``rank`` orders the cells of a
     workload, shown when some workload has more than one. Speed numbers ending
     in '!' come from a run whose timing was disturbed; a line under the table
-    says why (:mod:`harness.reporting.text`).
+    says why (:mod:`harness.reporting.text`). A summary that holds the
+    ``reference`` and ``agrees`` columns (:func:`harness.reporting.references.with_references`)
+    shows them after ``seeds``.
     """
     if check_format(fmt) in DOCUMENT_FORMATS:
         raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
@@ -33,14 +36,20 @@ def render(summary, fmt: str = "simple") -> str:
     if fmt == "csv":
         return summary.drop(columns=["cell"]).to_csv(index=False).rstrip("\n")
     notes = timing_footnotes(summary)
+    extra = text_columns_of(summary)  # the reference columns, when some cell has a reference
     if fmt == "latex":
         from harness.reporting.latex import escape, render_latex
 
-        return "\n\n".join([render_latex(summary), *(escape(line) for line in notes)])
+        latex = render_latex(summary)
+        latex = latex_with_columns(latex, extra) if extra else latex
+        return "\n\n".join([latex, *(escape(line) for line in notes)])
     from harness.reporting.simple_table import table
 
     columns = text_columns(summary)  # each column's texts at once, not row by row
     headers, texts = [header for header, _ in columns], [column.texts(summary) for _, column in columns]
+    if extra:
+        at = insert_at(headers)
+        headers[at:at], texts[at:at] = [name for name, _ in extra], [column for _, column in extra]
     return "\n".join([table(headers, texts, fmt), *notes])
 
 
@@ -60,15 +69,26 @@ def load_results(root, details: bool = False, use_index: bool = True):
     return runs, problems
 
 
-def export(records: list[dict], fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None):
+def export(records: list[dict], fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None,
+           references=()):  # fmt: skip
     """:func:`export_runs` of a list of records."""
-    return export_runs(runs_frame(records), fmt, problems, stats=stats, test=test)
+    return export_runs(runs_frame(records), fmt, problems, stats=stats, test=test, references=references)
 
 
-def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None):
+def shows_references(fmt: str) -> bool:
+    """Whether ``fmt`` prints the summary table, which gains ``reference`` and ``agrees`` columns when a cell
+    has a reference (csv and parquet hold one row per run; the html page does not show them yet)."""
+    return fmt not in DOCUMENT_FORMATS and fmt != "csv"
+
+
+def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None, references=()):
     """The runs frame in ``fmt``: a summary table (tabulate formats; ``latex`` with the best in bold; with
     ``stats`` the tables of :func:`stats_tables` below it), one row per run (``csv``, ``parquet`` as bytes),
-    or the whole ``html`` page (statistics always included; it needs the frame's detail columns)."""
+    or the whole ``html`` page (statistics always included; it needs the frame's detail columns).
+
+    ``references`` (``(kind, spec, Reference)`` entries with their values,
+    :mod:`harness.reporting.references`) add the table's ``reference`` and
+    ``agrees`` columns where a cell matches one."""
     check_format(fmt)
     if fmt == "html":
         from harness.reporting.html import build_html
@@ -85,7 +105,7 @@ def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, tes
         buffer = io.BytesIO()
         runs_export(runs).to_parquet(buffer, index=False)
         return buffer.getvalue()
-    return render(summary_frame(runs), fmt) + below
+    return render(with_references(summary_frame(runs), runs, references), fmt) + below
 
 
 def needs_details(fmt: str) -> bool:
@@ -94,9 +114,9 @@ def needs_details(fmt: str) -> bool:
 
 
 def build_report(
-    root, fmt: str = "simple", stats: bool = False, test: str | None = None, use_index: bool = True
+    root, fmt: str = "simple", stats: bool = False, test: str | None = None, use_index: bool = True, references=()
 ) -> tuple[str | bytes, list[tuple[Path, str]]]:
     """:func:`export_runs` of the records under ``root``, and ``(path, problem)`` for the files that are not records."""
     check_format(fmt)
     runs, problems = load_results(root, details=needs_details(fmt), use_index=use_index)
-    return export_runs(runs, fmt, problems, stats=stats, test=test), problems
+    return export_runs(runs, fmt, problems, stats=stats, test=test, references=references), problems

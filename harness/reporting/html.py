@@ -319,15 +319,19 @@ def _problems_section(problems) -> str:
     return "<h2>Files skipped</h2>" + cut + table(["file", "problem"], rows, table_id="skipped")
 
 
-def _statistics_section(runs, test: str | None) -> str:
-    """Significance against the best of each workload, optimizer wins, performance profile: as the terminal shows."""
+def _statistics_section(runs, test: str | None, across=None) -> str:
+    """Significance against the best of each workload, optimizer wins, performance profile and the statistics
+    across workloads (``across``, :func:`harness.reporting.stats_tables.across_frame`): as the terminal shows."""
     from harness.reporting.stats_tables import stats_parts
 
-    parts = stats_parts(runs, "simple", test=test)
+    parts = stats_parts(runs, "simple", test=test, across=across)
     if not parts:
         return ""
     blocks = ["<h2>Statistics</h2>"]
     for index, (heading, frame) in enumerate(parts):
+        if frame is None:  # a message, no table
+            blocks.append(f"<p>{_e(heading)}</p>")
+            continue
         shown = best_ranked(frame, MAX_ROWS)
         rows = [[str(v) for v in row] for row in shown.itertuples(index=False)]
         order = "the best ranks first" if "rank" in frame.columns else "in the table's order"
@@ -336,17 +340,22 @@ def _statistics_section(runs, test: str | None) -> str:
     return "".join(blocks)
 
 
-def build_html(runs, problems=(), title: str = "Benchmark report", sections=(), test: str | None = None) -> str:
+def build_html(
+    runs, problems=(), title: str = "Benchmark report", sections=(), test: str | None = None, references=None
+) -> str:
     """The whole page of a runs frame (:func:`harness.reporting.frames.runs_frame`, details included).
 
     ``problems`` are the ``(path, problem)`` of files that are not records; ``sections`` are extra
     ``(heading, html)`` blocks (already escaped) placed after the statistics; ``test`` is the
-    significance test of the statistics (``welch`` by default).
+    significance test of the statistics (``welch`` by default); ``references`` maps workloads to the
+    values the statistics across workloads normalise by (:func:`harness.reporting.stats_tables.across_frame`).
     """
     from harness.reporting import plots
+    from harness.reporting.stats_tables import across_frame
 
     summary = summary_frame(runs)
-    figures = plots.all_figures(runs, summary)
+    across = across_frame(runs, references)  # once, for the tables and the figure
+    figures = plots.all_figures(runs, summary, across)
     try:
         figure_html = _figures_section(figures)
     finally:
@@ -359,7 +368,7 @@ def build_html(runs, problems=(), title: str = "Benchmark report", sections=(), 
         [
             f"<h1>{_e(title)}</h1><p class='meta'>{_e(meta)}</p>",
             _summary_section(summary),
-            _statistics_section(runs, test),
+            _statistics_section(runs, test, across),
             extra,
             figure_html,
             _descriptions_section(runs),

@@ -302,20 +302,82 @@ def performance_profile(profile) -> list[tuple[str, object]]:
     return [("performance profile", fig)]
 
 
-def all_figures(runs, summary=None) -> list[tuple[str, object]]:
+def _intervals(ax, values, lows, highs, rows, colours) -> None:
+    """Points with their intervals, one row each (the first at the top)."""
+    import numpy as np
+
+    values, lows, highs = (np.asarray(v, dtype=float) for v in (values, lows, highs))
+    ys = np.arange(len(values))[::-1]
+    errors = np.clip(np.vstack([values - lows, highs - values]), 0, None)
+    for y, value, error, colour in zip(ys, values, errors.T, colours, strict=True):
+        ax.errorbar([value], [y], xerr=error[:, None], fmt="o", color=colour, capsize=3, elinewidth=2)
+    ax.set_yticks(ys, rows)
+    ax.set_ylim(-0.6, len(values) - 0.4)
+
+
+def across_workloads_figure(across) -> list[tuple[str, object]]:
+    """Interval estimates across workloads (as rliable draws them): each entry's IQM and optimality gap, and
+    each pair's probability of improvement, each with its bootstrap interval.
+
+    At most :data:`MAX_DRAWN` entries (the best IQM) and the pairs among them, :data:`MAX_DRAWN` x 2 at
+    most; the figure says how many it left out. Nothing when fewer than two workloads count.
+    """
+    if across is None or across.workloads < 2 or len(across.scores) == 0:
+        return []
+    plt = _pyplot()
+    scores = across.scores.iloc[:MAX_DRAWN]
+    drawn = set(scores["contestant"])
+    among = across.improvement[across.improvement["x"].isin(drawn) & across.improvement["y"].isin(drawn)]
+    pairs = among.iloc[: 2 * MAX_DRAWN]
+    height = 1.2 + 0.32 * (len(scores) + len(pairs))
+    fig = plt.figure(figsize=(8, max(3.5, height)))
+    grid = fig.add_gridspec(
+        2 if len(pairs) else 1, 2, height_ratios=[len(scores) + 1, len(pairs) + 1][: 2 if len(pairs) else 1]
+    )
+    colours = [_style(i)["color"] for i in range(len(scores))]
+    names = scores["contestant"].astype(str).tolist()
+    confidence = f"{across.confidence:.0%} CI"
+    for column, (field, label) in enumerate((("iqm", "IQM"), ("gap", "optimality gap"))):
+        ax = fig.add_subplot(grid[0, column])
+        _intervals(
+            ax, scores[field], scores[f"{field}_low"], scores[f"{field}_high"], names if column == 0 else [], colours
+        )
+        ax.set(xlabel=f"{label} of normalised scores ({confidence})")
+    if len(pairs):
+        ax = fig.add_subplot(grid[1, :])
+        rows = [f"P({x} > {y})" for x, y in zip(pairs["x"], pairs["y"], strict=True)]
+        tints = [COLOURS[0] if called else GREY for called in pairs["called"]]
+        _intervals(ax, pairs["probability"], pairs["low"], pairs["high"], rows, tints)
+        ax.axvline(0.5, color="#555555", linestyle="--", linewidth=1)
+        ax.set(xlabel=f"probability of improvement ({confidence}; coloured: called)", xlim=(-0.02, 1.02))
+    title = f"across {across.workloads:,} workloads: {across.kind}"
+    fig.suptitle(title)
+    notes = []
+    if len(scores) < len(across.scores):
+        notes.append(f"the {len(scores)} of {len(across.scores):,} {across.kind} with the best IQM are drawn")
+    if len(pairs) < len(across.improvement):
+        notes.append(f"{len(pairs)} of {len(across.improvement):,} pairs are drawn")
+    _finish(fig, "; ".join(notes) + ("; all are in the statistics' tables" if notes else ""))
+    return [(title, fig)]
+
+
+def all_figures(runs, summary=None, across=None, references=None) -> list[tuple[str, object]]:
     """Every figure of a runs frame (its ``detail.curve`` included), in the order a report shows them.
 
-    ``summary`` is :func:`harness.reporting.cells.summary_frame` of ``runs``, made here when not given.
+    ``summary`` is :func:`harness.reporting.cells.summary_frame` of ``runs`` and ``across``
+    :func:`harness.reporting.stats_tables.across_frame` (with ``references``), made here when not given.
     """
     from harness.reporting.cells import summary_frame
-    from harness.reporting.stats_tables import profile_frame
+    from harness.reporting.stats_tables import across_frame, profile_frame
 
     summary = summary_frame(runs) if summary is None else summary
+    across = across_frame(runs, references) if across is None else across
     return [
         *learning_curves(runs, summary),
         *accuracy_vs_throughput(summary),
         *memory_vs_accuracy(summary),
         *performance_profile(profile_frame(runs)),
+        *across_workloads_figure(across),
     ]
 
 

@@ -1,17 +1,22 @@
-"""Statistics across cells -> tables: significance against the best, optimizer wins, performance profiles.
+"""Statistics across cells -> tables: significance against the best, optimizer wins, performance profiles,
+and optimizers (or models) over many workloads.
 
-The numbers come from :mod:`harness.reporting.stats`; this module picks
-the cells each table compares, names them readably and lays the results out.
-The cell table is built once for all three (:func:`stats_parts`), and every
+The numbers come from :mod:`harness.reporting.stats` and :mod:`harness.reporting.across_workloads`;
+this module picks the cells each table compares, names them readably and lays the results out.
+The cell table is built once for all of them (:func:`stats_parts`), and every
 column is computed for all cells at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 
 import numpy as np
 
+from harness.records import canonical
+from harness.reporting.across_tables import across_parts
 from harness.reporting.cells import MODEL_FIELDS, OPTIMIZER_FIELDS, cell_table, natural_codes
 from harness.reporting.formats import check_format
 from harness.reporting.text import fixed, format_metric, grouped_readable_names
@@ -151,9 +156,12 @@ def _winner_text(outcome: str, winner, tied, best) -> str:
 
 
 def _table(title: str, frame, fmt: str) -> str:
-    """A titled table; in CSV the title is a '# ' line so each block still parses with comment='#'."""
+    """A titled table (or, when ``frame`` is None, the title alone); in CSV the title is a '# ' line so each block
+    still parses with comment='#'."""
     from harness.reporting.simple_table import simple_table
 
+    if frame is None:  # a message, no table
+        return f"# {title}" if fmt == "csv" else title
     if fmt == "csv":
         return f"# {title}\n" + frame.to_csv(index=False).rstrip("\n")
     text = None
@@ -166,12 +174,24 @@ def _table(title: str, frame, fmt: str) -> str:
     return f"{title}\n\n" + text
 
 
-def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str | None = None) -> list[tuple]:
-    """``(title, frame)`` for the significance table, the optimizers' win table and performance profile.
+def stats_parts(
+    runs,
+    fmt: str = "simple",
+    alpha: float | None = None,
+    test: str | None = None,
+    references: Mapping | None = None,
+    across=True,
+) -> list[tuple]:
+    """``(title, frame)`` for the significance table, the optimizers' win table and performance profile,
+    and the statistics across workloads (:func:`across_parts`).
 
     Each part appears only where it has something to say: a workload with two
-    ranked cells, a problem with two optimizers, a target for the profile.
-    ``test`` is ``welch`` (default) or ``bootstrap``, see :mod:`harness.reporting.stats`.
+    ranked cells, a problem with two optimizers, a target for the profile; a
+    part whose frame is None is a one-line message. ``test`` is ``welch``
+    (default) or ``bootstrap``, see :mod:`harness.reporting.stats`.
+    ``references`` maps a workload to the value its scores are normalised by
+    (:func:`across_frame`); ``across`` is False to leave those statistics
+    out, or an :func:`across_frame` already computed.
     """
     from harness.reporting.stats import ALPHA, WELCH
 
@@ -183,7 +203,11 @@ def stats_parts(runs, fmt: str = "simple", alpha: float | None = None, test: str
         _wins_part(runs, fmt, alpha, test, cells),
         _profile_part(runs, fmt, cells),
     ]
-    return [part for part in parts if part is not None]
+    parts = [part for part in parts if part is not None]
+    if not parts or across is False or across is None:  # nothing compared at all: nothing across workloads either
+        return parts
+    across = across_frame(runs, references, cells) if across is True else across
+    return parts + (across_parts(across, fmt) if across is not None else [])
 
 
 def _significance_part(runs, fmt: str, alpha: float, test: str, cells=None) -> tuple | None:
@@ -272,9 +296,75 @@ def _profile_part(runs, fmt: str, cells=None) -> tuple | None:
     return title, shown
 
 
-def stats_tables(runs, fmt: str = "simple", alpha: float | None = None, test: str | None = None) -> str:
-    """:func:`stats_parts` as titled tables in ``fmt`` (csv: '# title' blocks)."""
-    parts = stats_parts(runs, fmt, alpha, test)
+def across_cells(runs, cells=None):
+    """The cells that compete across workloads, as ``(frame, kind)``; kind None when nothing does.
+
+    Optimizers within each problem (model x dataset, other settings equal, as the win table) when the
+    runs have more than one optimizer; else models within each workload (dataset, other settings equal,
+    as the significance table). ``frame`` has ``workload`` (its readable name), ``workload_key``,
+    ``contestant``, ``mode``, ``values`` and ``target``.
+    """
+    import pandas as pd
+
+    cells = cell_table(runs) if cells is None else cells
+    columns = ["workload", "workload_key", "contestant", "mode", "values", "target"]
+    if cells["optimizer_key"].nunique() > 1:
+        chosen = _optimizer_cells(runs, cells)
+        frame = chosen.assign(workload=chosen["problem_name"], workload_key=chosen["problem"])
+        return frame[columns].reset_index(drop=True), "optimizers"
+    models = [canonical(_only(settings, MODEL_FIELDS)) for settings in cells["settings"].tolist()]
+    if len(set(models)) < 2:
+        return pd.DataFrame([], columns=columns), None
+    frame = cells.assign(
+        workload=cells["workload"].map(_names_by_key(cells["workload"], cells["dataset"])),
+        workload_key=cells["workload"],
+        contestant=pd.Series(models, index=cells.index).map(_names_by_key(models, cells["model"])),
+    )
+    return frame[columns].reset_index(drop=True), "models"
+
+
+def across_frame(runs, references: Mapping | None = None, cells=None):
+    """:func:`harness.reporting.across_workloads.across_workloads` of :func:`across_cells`; None when nothing competes.
+
+    ``references`` maps a workload, by the name the tables show ('mlp on digits') or by its key
+    (``problem`` or ``workload`` of :func:`harness.reporting.cells.cell_table`), to the value its test
+    metric is normalised by; a workload without one uses its runs' target, else min-max.
+    """
+    from harness.reporting.across_workloads import across_workloads
+
+    frame, kind = across_cells(runs, cells)
+    if kind is None:
+        return None
+    references = references or {}
+    named = {}
+    for name, key in dict(zip(frame["workload"], frame["workload_key"], strict=True)).items():
+        if name in references or key in references:
+            named[name] = references[name] if name in references else references[key]
+    result = across_workloads(frame, named)
+    metrics = {
+        name: json.loads(key).get("metric") for name, key in zip(frame["workload"], frame["workload_key"], strict=True)
+    }
+    modes = frame.groupby("workload", sort=False)["mode"].agg(lambda m: m.iloc[0] if m.nunique() == 1 else None)
+    normalisation = result.normalisation.assign(
+        metric=result.normalisation["workload"].map(metrics), mode=result.normalisation["workload"].map(modes)
+    )
+    return dataclasses.replace(result, normalisation=normalisation, kind=kind)
+
+
+def stats_tables(
+    runs,
+    fmt: str = "simple",
+    alpha: float | None = None,
+    test: str | None = None,
+    references: Mapping | None = None,
+    across: bool = True,
+) -> str:
+    """:func:`stats_parts` as titled tables in ``fmt`` (csv: '# title' blocks; a message is a '# ' line under
+    the block before it, so every block is still one table)."""
+    parts = stats_parts(runs, fmt, alpha, test, references, across)
     if not parts:
         return "statistics: no workload has two cells to compare"
-    return "\n\n".join(_table(title, frame, fmt) for title, frame in parts)
+    text = _table(*parts[0], fmt)
+    for title, frame in parts[1:]:
+        text += ("\n" if fmt == "csv" and frame is None else "\n\n") + _table(title, frame, fmt)
+    return text

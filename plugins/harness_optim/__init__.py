@@ -17,10 +17,54 @@ adagrad   1e-2   Adagrad (PyTorch's default)
 nadam     2e-3   NAdam (PyTorch's default), momentum decay 4e-3
 radam     1e-3   RAdam (PyTorch's default)
 ========  =====  ==========================================================
+
+``harness tune`` searches each one's declared space (``--space`` overrides a
+range; every range below is drawn on a log scale; ``1-x`` means the search
+draws 1 - x, so momentum and beta1 are searched densely near 1; the warm-up
+fraction is searched only for runs with the ``warmup_cosine`` schedule):
+
+========  ===========  ============================================================
+name      lr           also searched
+========  ===========  ============================================================
+sgd       1e-3 .. 1    weight_decay 1e-6 .. 1e-2
+momentum  1e-3 .. 1    1-momentum 1e-3 .. 0.5; weight_decay 1e-6 .. 1e-2; warm-up
+nesterov  1e-3 .. 1    1-momentum 1e-3 .. 0.5; weight_decay 1e-6 .. 1e-2; warm-up
+adam      1e-4 .. 0.1  1-beta1 1e-3 .. 0.5; warm-up
+adamw     1e-4 .. 0.1  1-beta1 1e-3 .. 0.5; weight_decay 1e-4 .. 0.1; warm-up
+rmsprop   1e-5 .. 1e-2 1-alpha 1e-3 .. 0.1; warm-up
+adagrad   1e-3 .. 1    warm-up
+nadam     1e-4 .. 0.1  1-beta1 1e-3 .. 0.5; warm-up
+radam     1e-4 .. 0.1  1-beta1 1e-3 .. 0.5; warm-up
+========  ===========  ============================================================
+
+The warm-up is ``schedule.warmup``, 0.01 .. 0.1 of the run's steps (linear scale).
 """
 
+from dataclasses import replace
+
 from harness import hookimpl
-from harness.specs import OptimizerSpec
+from harness.specs import OptimizerSpec, SearchParam
+
+
+def _log(low: float, high: float, one_minus: bool = False) -> SearchParam:
+    return SearchParam(low, high, log=True, one_minus=one_minus)
+
+
+_WARMUP = {"schedule.warmup": SearchParam(0.01, 0.1)}
+_MOMENTUM = {"momentum": _log(1e-3, 0.5, one_minus=True), "weight_decay": _log(1e-6, 1e-2), **_WARMUP}
+_ADAM = {"lr": _log(1e-4, 0.1), "betas[0]": _log(1e-3, 0.5, one_minus=True), **_WARMUP}
+#: Each optimizer's search space for ``harness tune`` (the table in the module's docstring).
+SPACES = {
+    "sgd": {"lr": _log(1e-3, 1.0), "weight_decay": _log(1e-6, 1e-2), **_WARMUP},
+    "momentum": {"lr": _log(1e-3, 1.0), **_MOMENTUM},
+    "nesterov": {"lr": _log(1e-3, 1.0), **_MOMENTUM},
+    "adam": _ADAM,
+    "adamw": {**_ADAM, "weight_decay": _log(1e-4, 0.1)},
+    "rmsprop": {"lr": _log(1e-5, 1e-2), "alpha": _log(1e-3, 0.1, one_minus=True), **_WARMUP},
+    "adagrad": {"lr": _log(1e-3, 1.0), **_WARMUP},
+    "nadam": _ADAM,
+    "radam": _ADAM,
+}
 
 
 def _torch_optim(name: str):
@@ -133,4 +177,4 @@ OPTIMIZERS = [
 
 @hookimpl
 def harness_register_optimizers():
-    return list(OPTIMIZERS)
+    return [replace(spec, search_space=SPACES[spec.name]) for spec in OPTIMIZERS]

@@ -1,4 +1,4 @@
-"""Sequences of fixed length: MNIST-1D, a 1-D CNN and a GRU classifier.
+"""Sequences of fixed length: MNIST-1D, a 1-D CNN, a GRU classifier and the MNIST-1D paper's four models.
 
 Registered through the ``harness`` entry-point group like any outside plugin.
 Torch, numpy and mnist1d are imported only when a run builds a model or loads
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from harness import hookimpl
 from harness.specs import DatasetSpec, ModelSpec, lazy
+from harness_sequence.paper import paper_model_specs
 
 INSTALL_HINT = "pip install mnist1d (or: pip install 'harness[sequence]')"
 
@@ -92,6 +93,7 @@ def harness_register_models():
             "last hidden state -> linear",
             validate=gru_problem,
         ),
+        *paper_model_specs(),
     ]
 
 

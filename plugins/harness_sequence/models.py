@@ -9,7 +9,8 @@ POOLS = {"max": nn.MaxPool1d, "avg": nn.AvgPool1d}
 HEADS = ("flatten", "avg", "max")
 
 
-def _channels_and_length(info) -> tuple[int, int]:
+def channels_and_length(info) -> tuple[int, int]:
+    """The ``(channels, length)`` of a sequence dataset's input shape; any other shape is refused."""
     if len(info.input_shape) != 2:
         raise ValueError(f"sequence models need inputs shaped (channels, length), got {info.input_shape}")
     channels, length = info.input_shape
@@ -81,7 +82,7 @@ def build_cnn1d(
     info, channels=(32, 64, 64), kernel_size=5, pool="max", head="avg", batch_norm=True, dropout=0.0
 ) -> nn.Module:
     """A 1-D CNN sized from the dataset's ``(channels, length)`` input shape and class count."""
-    in_channels, length = _channels_and_length(info)
+    in_channels, length = channels_and_length(info)
     return CNN1d(in_channels, length, info.num_classes, channels, kernel_size, pool, head, batch_norm, dropout)
 
 
@@ -142,5 +143,5 @@ class GRUClassifier(nn.Module):
 
 def build_gru(info, hidden_size=128, num_layers=1, bidirectional=False, dropout=0.0) -> nn.Module:
     """A GRU classifier over the length dimension of a ``(channels, length)`` input."""
-    in_channels, _ = _channels_and_length(info)
+    in_channels, _ = channels_and_length(info)
     return GRUClassifier(in_channels, info.num_classes, hidden_size, num_layers, bidirectional, dropout)

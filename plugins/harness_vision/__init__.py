@@ -10,6 +10,7 @@ the files were looked for and how to get them.
 from harness import hookimpl
 from harness.data import split_problem
 from harness.specs import DatasetSpec, ModelSpec, lazy
+from harness_vision.sklearn_baseline import REFERENCE as SKLEARN_MLP_REFERENCE
 
 #: Parameters of the file-backed datasets: validation is a fixed hold-out of the official training set.
 #: ``val_size=0`` trains on the whole official training set, without validation.
@@ -111,6 +112,7 @@ def harness_register_datasets():
             defaults={"val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0},
             description="scikit-learn's bundled handwritten digits: 1,797 8x8 grey images, 10 classes",
             validate=split_problem,
+            references=(SKLEARN_MLP_REFERENCE,),  # computed by scikit-learn when a report has a matching cell
         ),
         DatasetSpec(
             name="mnist",

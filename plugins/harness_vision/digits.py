@@ -19,7 +19,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from harness.data import cache_dir
 from harness.specs import DatasetInfo, DatasetSplits
@@ -38,6 +37,8 @@ def load_digits(val_fraction=0.2, test_fraction=0.2, split_seed=0) -> DatasetSpl
     """
     if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError("val_fraction must be in [0, 1), test_fraction in (0, 1), and they must sum to less than 1")
+    import torch  # here, not at the top: the scikit-learn baseline reads the same splits without torch
+
     arrays = cached_splits(val_fraction, test_fraction, split_seed)
 
     def split(name):

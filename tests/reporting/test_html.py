@@ -148,3 +148,28 @@ def test_html_report_needs_no_torch(sweep, tmp_path):
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
     assert page.stat().st_size > 10_000
+
+
+def test_html_report_has_the_statistics_across_workloads_and_their_interval_plot():
+    """Three models, each trained with two optimizers: the page states IQM, optimality gap and probability of
+    improvement, and draws them with their intervals; one workload says in one line why there are none."""
+    from harness.reporting.html import build_html
+    from tests.records import make_record
+
+    records = [
+        make_record(model=model, optimizer=optimizer, seed=seed, metric_value=value + bump + 0.01 * seed)
+        for model, value in (("mlp", 0.9), ("cnn", 0.8), ("rnn", 0.7))
+        for optimizer, bump in (("adam", 0.05), ("sgd", 0.0))
+        for seed in range(3)
+    ]
+    page = build_html(runs_frame(records))
+    statistics = page.split("<h2>Statistics</h2>")[1].split("<h2>")[0]
+    assert "Across workloads (after rliable" in statistics and "IQM [95% CI]" in statistics
+    assert "Probability of improvement across workloads" in statistics and "adam better" in statistics
+    assert "min-max of the means" in statistics
+    figures = [figure.split("</figure>")[0] for figure in page.split('<figure class="plot">')[1:]]
+    [across] = [figure for figure in figures if "<figcaption>across 3 workloads: optimizers" in figure]
+    assert across.startswith("<svg") and "P(adam &gt; sgd)" in across  # the pair's interval, labelled in the SVG
+    single = build_html(runs_frame([r for r in records if r["config"]["model"] == "mlp"]))
+    assert "only one workload has two or more optimizers to compare" in single
+    assert "across 1 workloads" not in single and "IQM" not in single

@@ -119,7 +119,7 @@ def test_page_of_20000_runs_counts_failures_tracebacks_and_machines(big):
 def test_figures_of_20000_runs_draw_the_best_cells_and_say_how_many_more(big):
     _, page, _ = big
     cells = 4 * MODELS  # per dataset
-    assert page.count("<svg") == 2 * 3 + 1  # curves, throughput, memory per dataset; the performance profile
+    assert page.count("<svg") == 2 * 3 + 2  # curves, throughput, memory per dataset; the profile; across workloads
     assert f"the best {plots.MAX_DRAWN} of {cells:,} cells by rank are drawn" in page
     assert f"the other {cells - plots.MAX_DRAWN:,} are grey" in page
     assert page.count("<image") >= 4  # the grey points of each scatter plot are one bitmap, not 1,000 paths

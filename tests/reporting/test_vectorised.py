@@ -103,8 +103,8 @@ def test_ranks_and_tests_are_the_same(name, method):
 def test_statistics_tables_are_the_same(name):
     runs = FRAMES[name]
     for fmt in ("simple", "github", "csv", "latex"):
-        assert new_tables.stats_tables(runs, fmt) == old_tables.stats_tables(runs, fmt), fmt
-    new_parts, old_parts = new_tables.stats_parts(runs, "csv"), old_tables.stats_parts(runs, "csv")
+        assert new_tables.stats_tables(runs, fmt, across=False) == old_tables.stats_tables(runs, fmt), fmt
+    new_parts, old_parts = new_tables.stats_parts(runs, "csv", across=False), old_tables.stats_parts(runs, "csv")
     assert [title for title, _ in new_parts] == [title for title, _ in old_parts]
     for (_, new), (_, old) in zip(new_parts, old_parts, strict=True):
         same_frame(new, old)
@@ -114,7 +114,8 @@ def test_statistics_tables_are_the_same(name):
 @pytest.mark.parametrize("name", ["contest", "messy3", "clean1"])
 def test_statistics_with_the_bootstrap_are_the_same(name):
     runs = FRAMES[name]
-    assert new_tables.stats_tables(runs, test="bootstrap") == old_tables.stats_tables(runs, test="bootstrap")
+    new = new_tables.stats_tables(runs, test="bootstrap", across=False)
+    assert new == old_tables.stats_tables(runs, test="bootstrap")
 
 
 def test_win_tables_and_profiles_of_many_contestants_are_the_same():
@@ -171,7 +172,7 @@ def call_counts(learning_rates: int, seeds: int) -> tuple[dict, dict]:
     :func:`cases.grid_records` are made: the harness's own, and all of them."""
     runs = runs_frame(cases.grid_records(learning_rates, seeds))
     profiler = cProfile.Profile()
-    profiler.runcall(lambda: (render(new_cells.summary_frame(runs)), new_tables.stats_tables(runs)))
+    profiler.runcall(lambda: (render(new_cells.summary_frame(runs)), new_tables.stats_tables(runs, across=False)))
     calls: dict[tuple[str, str], int] = {}
     for (filename, _, function), (_, total, *_) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
         calls[(filename, function)] = calls.get((filename, function), 0) + total
