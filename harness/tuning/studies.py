@@ -30,6 +30,8 @@ from harness.tuning.space import study_name
 SAMPLERS = ("quasirandom", "tpe", "grid")
 #: The studies' file in the tuning's folder.
 STORAGE_FILE = "studies.db"
+#: The study's user attribute listing trials killed while they were being asked (they never reached a run).
+ABANDONED = "harness_abandoned"
 
 
 def open_storage(root: Path):
@@ -117,19 +119,39 @@ class Study:
         """Trials that took a share of the budget: asked ones, whatever became of them (not the grid's queue)."""
         from optuna.trial import TrialState
 
-        return len(self._trials(TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
+        states = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+        abandoned = self._abandoned()
+        return sum(t.number not in abandoned for t in self._trials(*states))
 
     def pending(self) -> list[Trial]:
-        """Trials asked by an earlier, interrupted tuning and never told: they are trained (or found) again."""
+        """Trials asked by an earlier, interrupted tuning and never told: they are trained (or found) again.
+
+        One killed while it was being asked, before all its values were drawn,
+        never reached a run: it is closed as abandoned and does not count
+        against the budget, so the study asks for a whole one in its place (the
+        quasi-random sequence then moves on past the abandoned point).
+        """
         from optuna.trial import TrialState
 
-        return [Trial(t.number, dict(t.params)) for t in self._trials(TrialState.RUNNING)]
+        pending = []
+        for t in self._trials(TrialState.RUNNING):
+            if set(t.params) == set(self.distributions):
+                pending.append(Trial(t.number, dict(t.params)))
+                continue
+            self.study.set_user_attr(ABANDONED, sorted({*self._abandoned(), t.number}))
+            self.study.tell(t.number, state=TrialState.FAIL)
+        return pending
+
+    def _abandoned(self) -> set[int]:
+        return set(self.study.user_attrs.get(ABANDONED, ()))
 
     def told(self) -> list[Trial]:
         """Trials already told (finished or failed), whose runs a resumed tuning reads instead of training."""
         from optuna.trial import TrialState
 
-        return [Trial(t.number, dict(t.params)) for t in self._trials(TrialState.COMPLETE, TrialState.FAIL)]
+        abandoned = self._abandoned()
+        return [Trial(t.number, dict(t.params)) for t in self._trials(TrialState.COMPLETE, TrialState.FAIL)
+                if t.number not in abandoned]  # fmt: skip
 
     def ask(self, count: int) -> list[Trial]:
         """Up to ``count`` new trials, never past the study's budget of :attr:`trials`."""
@@ -166,8 +188,10 @@ class Study:
         """Every trial with its drawn values and score in the metric's own sign (None for a failed trial)."""
         from optuna.trial import TrialState
 
-        rows = []
+        rows, abandoned = [], self._abandoned()
         for t in self._trials():
+            if t.number in abandoned:
+                continue
             value = None if t.state != TrialState.COMPLETE else (-t.value if mode == "min" else t.value)
             rows.append({"trial": t.number, **t.params, "val_metric": value})
         return rows

@@ -83,6 +83,25 @@ def test_the_grid_sampler_tries_each_point_once_in_order(tmp_path):
     assert [t.drawn["optimizer.lr"] for t in study.ask(5)] == [0.01, 0.1, 1.0] and study.ask(1) == []
 
 
+def test_a_trial_killed_while_it_was_being_asked_is_abandoned_not_counted(tmp_path):
+    from optuna.distributions import FloatDistribution
+
+    from harness.specs import SearchParam
+    from harness.tuning.studies import Study, open_storage
+
+    space = {"optimizer.lr": SearchParam(1e-4, 1.0, log=True), "optimizer.weight_decay": SearchParam(1e-6, 1e-2)}
+    study = Study(open_storage(tmp_path), "w/study", "tpe", 0, space, trials=3)
+    (whole,) = study.ask(1)
+    half = study.study.ask()  # the process died after drawing one of its two values
+    half.suggest_float("optimizer.lr", 1e-4, 1.0, log=True)
+    assert isinstance(study.distributions["optimizer.lr"], FloatDistribution)
+
+    again = Study(open_storage(tmp_path), "w/study", "tpe", 0, space, trials=3)
+    assert [t.number for t in again.pending()] == [whole.number]  # the whole one is trained; the half one is not
+    assert len(again.ask(5)) == 2  # the budget of 3 counts the whole trial only
+    assert [row["trial"] for row in again.scores("max")] == [0, 2, 3]
+
+
 def test_tuning_again_trains_nothing_and_asks_nothing(tmp_path, registry):
     tune(output=tmp_path, registry=registry, optimizers="sgd", trials=3, studies=2, seeds=2, sampler="tpe", **TINY)
     before = {name: len(trials) for name, trials in _trials(tmp_path).items()}
