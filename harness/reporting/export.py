@@ -105,7 +105,18 @@ def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, tes
         buffer = io.BytesIO()
         runs_export(runs).to_parquet(buffer, index=False)
         return buffer.getvalue()
-    return render(with_references(summary_frame(runs), runs, references), fmt) + below
+    return render(with_references(summary_frame(runs), runs, references), fmt) + _tuned_below(runs, fmt) + below
+
+
+def _tuned_below(runs, fmt: str) -> str:
+    """For a tuning's final runs: each entry over its studies and seeds, and the spaces searched (else nothing)."""
+    from harness.reporting.tuned import tuned_records, tuned_table
+
+    records = tuned_records(runs)
+    if not records:
+        return ""
+    title = "Tuned entries: each optimizer and workload over its studies x seeds (harness tune)"
+    return f"\n\n{title}\n\n{tuned_table(records, fmt)}"
 
 
 def needs_details(fmt: str) -> bool:

@@ -213,7 +213,8 @@ def run_row(record: dict) -> dict:
         **{name: record.get(name) for name in RECORD_COLUMNS[2:]},
     }
     row["synthetic"] = bool(row["synthetic"])
-    row["trials"] = (record.get("tuning") or {}).get("trials")  # learning rates x seeds tried before this run
+    row["trials"] = (record.get("tuning") or {}).get("trials")  # points tried per study before this run was chosen
+    row["tuning"] = _json_text(record.get("tuning"))  # what it was chosen from: harness.reporting.tuned reads it
     row.update(_flat_config(record.get("config") or {}))
     if row["synthetic"] and "synthetic" not in str(row["dataset_label"]):
         row["dataset_label"] = f"{row['dataset_label']} (synthetic)"  # never mistaken for a real result

@@ -17,8 +17,23 @@ HEADERS = ["model", "dataset", "optimizer", "test metric", "mean ± 95% CI", "ru
            "sampler", "chosen (per study)"]  # fmt: skip
 
 
+def tuned_records(runs) -> list[dict]:
+    """The runs of a runs frame that a tuning chose, as the parts of their records this table reads."""
+    import json
+
+    if "tuning" not in runs or runs["tuning"].isna().all():
+        return []
+    chosen = runs[runs["tuning"].notna()]
+    columns = [chosen[name].tolist() for name in ("tuning", "status", "test_metric", "metric", "metric_mode")]
+    return [
+        {"tuning": json.loads(tuning), "status": status, "results": {"test_metric": value}, "metric": metric,
+         "metric_mode": mode}
+        for tuning, status, value, metric, mode in zip(*columns, strict=True)
+    ]  # fmt: skip
+
+
 def tuned_rows(records: list[dict]) -> list[list]:
-    """The rows of :func:`tuned_table`, entries in the order their first record comes."""
+    """The rows of :func:`tuned_table`: by dataset, then model, the optimizers of each in the order they come."""
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         tuning = record.get("tuning") or {}
@@ -26,7 +41,7 @@ def tuned_rows(records: list[dict]) -> list[list]:
         if entry:
             groups.setdefault((entry["model"], entry["dataset"], entry["optimizer"]), []).append(record)
     rows = []
-    for (model, dataset, optimizer), group in groups.items():
+    for (model, dataset, optimizer), group in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
         tuning = group[0]["tuning"]
         values = [(r.get("results") or {}).get("test_metric") for r in group if r.get("status") == "ok"]
         est = estimate([v for v in values if isinstance(v, (int, float))])
@@ -68,7 +83,7 @@ def spaces(records: list[dict]) -> dict[str, str]:
         if tuning.get("entry") and tuning.get("space"):
             text = "; ".join(f"{key.replace('optimizer.', '')} {text}" for key, text in tuning["space"].items())
             found.setdefault(tuning["entry"]["optimizer"], text)
-    return found
+    return dict(sorted(found.items()))
 
 
 def tuned_table(records: list[dict], fmt: str = "simple") -> str:

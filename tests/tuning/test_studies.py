@@ -10,6 +10,7 @@ import time
 import optuna
 import pytest
 
+import harness
 from harness.tuning import tune
 from harness.tuning.studies import ABANDONED, STORAGE_FILE
 
@@ -45,6 +46,8 @@ def test_every_optimizer_gets_the_same_budget_in_every_study(tmp_path, registry,
     assert len(rows) == 2 and all(f" 2       2          3               {sampler}" in row for row in rows)
     assert "adam         1-betas[0] 0.001..0.5 log; lr 0.0001..0.1 log" in spaces
     assert "sgd          lr 0.001..1 log; weight_decay 1e-06..0.01 log" in spaces
+    report = harness.report(tmp_path / "final")  # the final folder's report shows the entries too
+    assert "Tuned entries" in report and report.endswith(spaces) and all(row in report for row in rows)
     choices = json.loads((tmp_path / "tuning.json").read_text())
     assert sorted((c["optimizer"], c["study"]) for c in choices) == [("adam", 0), ("adam", 1), ("sgd", 0), ("sgd", 1)]
     for choice in choices:  # the winner is the best on validation among its study's own trials
