@@ -1,4 +1,4 @@
-"""Where dataset plugins find their files, and the fixed splits every run of a comparison shares.
+"""Where dataset plugins find their files and cache what they make, and the fixed splits every run shares.
 
 Part of the plugin contract: dataset plugins import these, so the module's
 path and names stay fixed. torch is imported inside :func:`fixed_split` only:
@@ -10,6 +10,7 @@ listing must not load torch. Feeding batches to a run is
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 DATA_ROOT_ENV = "HARNESS_DATA_ROOT"
@@ -27,6 +28,26 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
+    """Write ``path`` whole or not at all: ``write(temporary path)`` beside it, then one rename.
+
+    Parallel workers (or reports side by side) read a cache file while another
+    process may be writing it; the rename is atomic, so a reader finds the old
+    file, the new one or none, never half of one. ``suffix`` ends the temporary
+    name (``.tmp.npz``: numpy's ``savez`` adds ``.npz`` to a name without it).
+    """
+    import tempfile
+
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=suffix)
+    os.close(handle)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def split_problem(params) -> str | None:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from harness.data import cache_dir
+from harness.data import cache_dir, write_atomically
 from harness.specs import DatasetInfo, DatasetSplits
 from harness_sequence import mnist1d_missing
 
@@ -85,15 +83,7 @@ def cached_arrays(args: dict) -> dict[str, np.ndarray]:
         except (OSError, ValueError, KeyError):  # a damaged cache file is regenerated, not trusted
             pass
     arrays = generate(args)
-    # write to a temporary file and rename, so parallel workers never read a half-written cache
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    os.close(handle)
-    try:
-        np.savez(tmp, args=json.dumps(args, sort_keys=True), **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: np.savez(tmp, args=json.dumps(args, sort_keys=True), **arrays), ".tmp.npz")
     return arrays
 
 

@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness.data import cache_dir
+from harness.data import cache_dir, write_atomically
 from harness.specs import Reference, lazy
 
 #: Bump when the scores written under the same key would change.
@@ -150,14 +148,8 @@ def cached_scores(seeds=None) -> list[float]:
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or damaged: train again
         pass
     scores = train_scores(seeds)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump({"scores": scores, "seeds": list(seeds), "scikit-learn": _version("scikit-learn")}, out)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    stored = {"scores": scores, "seeds": list(seeds), "scikit-learn": _version("scikit-learn")}
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(stored)))
     return scores
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from harness.data import cache_dir
+from harness.data import cache_dir, write_atomically
 from harness.specs import DatasetInfo, DatasetSplits
 
 #: Bump when the arrays written for the same key change.
@@ -93,13 +91,5 @@ def cached_splits(val_fraction: float, test_fraction: float, split_seed: int) ->
         except (OSError, ValueError, KeyError):  # a damaged cache file is made again, not trusted
             pass
     arrays = make_splits(val_fraction, test_fraction, split_seed)
-    # write to a temporary file and rename, so parallel workers never read a half-written cache
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    os.close(handle)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: np.savez(tmp, **arrays), suffix=".tmp.npz")
     return arrays
