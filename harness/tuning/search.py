@@ -223,8 +223,10 @@ def _choice(workload: Workload, study: Study, by_key: dict, search_seeds: int, r
     """What ``study`` chose: its best trial on validation, as a run at seed 0 (the base run when none finished)."""
     best = study.best()
     config = apply(workload.base, workload.space, best.drawn, registry, 0) if best else workload.base
-    records = [by_key.get(c.key()) for c in _trial_runs(workload, study, best, search_seeds, registry)] if best else []
-    mode = _mode(records) or _mode(list(by_key.values()))
+    # the metric of this workload's own runs (another workload of the tuning may be a regression)
+    runs = [c for trial in study.told() for c in _trial_runs(workload, study, trial, search_seeds, registry)]
+    records = [by_key.get(c.key()) for c in runs]
+    mode = _mode(records)
     return Choice(
         base=workload.base,
         study=study.seed,
@@ -232,7 +234,7 @@ def _choice(workload: Workload, study: Study, by_key: dict, search_seeds: int, r
         chosen=_chosen(workload, config) if best else None,
         space=describe(workload.space),
         scores=study.scores(mode),
-        metric=_metric(records) or _metric(list(by_key.values())),
+        metric=_metric(records),
         mode=mode,
         trials=study.trials,
     )

@@ -55,50 +55,47 @@ def _address(part: str, key: str) -> str:
 def space_for(config: RunConfig, registry, overrides: dict[str, SearchParam | None]) -> dict[str, SearchParam]:
     """``config``'s searched parameters: the declared space with ``overrides`` applied (None removes one).
 
-    Parameters the base run fixes by hand (``adam[weight_decay=0]``) are not
-    searched, and schedule parameters only when the run's schedule has them.
+    Schedule parameters are searched only when the run's schedule has them.
     """
-    space = {**declared_space(config, registry), **applicable(config, registry, overrides)}
+    space = {**declared_space(config, registry), **applicable(config, overrides)}
     space = {key: param for key, param in space.items() if param is not None and applies(config, key)}
     return dict(sorted(space.items()))
 
 
-def applicable(config: RunConfig, registry, overrides: dict) -> dict:
-    """The overrides that address ``config``: ``adam.lr`` only for adam, ``lr`` for any optimizer that has one."""
-    chosen = {}
-    for key, param in overrides.items():
-        part, _, name = key.partition(".")
-        if part in ("model", "schedule"):
-            chosen[key] = param
-        elif part == config.optimizer:
-            chosen[f"optimizer.{name}"] = param
-        elif not name and _has(config, "optimizer", key):
-            chosen[f"optimizer.{key}"] = param
-    return chosen
+def applicable(config: RunConfig, overrides: dict) -> dict:
+    """The overrides that address ``config``, by address: ``adam.lr`` only for adam, ``lr`` for any optimizer."""
+    return {address: param for key, param in overrides.items() if (address := address_in(config, key))}
 
 
-def applies(config: RunConfig, key: str) -> bool:
-    """Whether the parameter at ``key`` exists in ``config`` (a schedule parameter of another schedule does not)."""
+def address_in(config: RunConfig, key: str) -> str | None:
+    """The address an override's ``key`` has in ``config`` (``lr`` -> ``optimizer.lr``), or None when it names
+    nothing there (another optimizer's parameter, another schedule's, a typo)."""
     part, _, name = key.partition(".")
-    return _has(config, part, name)
+    if part in ("model", "schedule"):
+        address = key
+    elif name:
+        address = f"optimizer.{name}" if part == config.optimizer else None
+    else:
+        address = f"optimizer.{key}"
+    return address if address is not None and applies(config, address) else None
 
 
-def _has(config: RunConfig, part: str, name: str) -> bool:
-    params = {"optimizer": config.optimizer_params, "model": config.model_params, "schedule": config.schedule_params}
-    return space_key_problem(name, params.get(part, {})) is None if part in params else False
+def applies(config: RunConfig, address: str) -> bool:
+    """Whether the parameter at ``address`` exists in ``config`` (a schedule parameter of another schedule does not)."""
+    part, _, name = address.partition(".")
+    params = parameters(config).get(part)
+    return params is not None and space_key_problem(name, params) is None
+
+
+def parameters(config: RunConfig) -> dict[str, dict]:
+    """``config``'s parameters by the part an address starts with (see :data:`PARTS`)."""
+    return dict(zip(PARTS, (config.optimizer_params, config.model_params, config.schedule_params), strict=True))
 
 
 def check_overrides(overrides: dict[str, SearchParam | None], base_runs: list[RunConfig]) -> None:
     """Every override must address a parameter of some run: a typo is an error, not a silently unsearched range."""
     for key in overrides:
-        part, _, name = key.partition(".")
-        if part in ("model", "schedule"):
-            found = any(applies(config, key) for config in base_runs)
-        elif name:
-            found = any(config.optimizer == part and _has(config, "optimizer", name) for config in base_runs)
-        else:
-            found = any(_has(config, "optimizer", key) for config in base_runs)
-        if not found:
+        if not any(address_in(config, key) for config in base_runs):
             raise ConfigError(
                 f"--space {key}: no run of this tuning has that parameter (optimizer parameters are NAME or "
                 "OPTIMIZER.NAME, e.g. lr or adam.betas[0]; model.NAME; schedule.NAME for the run's schedule)"
@@ -180,8 +177,7 @@ def study_name(key: str, param: SearchParam) -> str:
 
 def apply(config: RunConfig, space: dict[str, SearchParam], drawn: dict[str, Any], registry, seed: int) -> RunConfig:
     """``config`` with the drawn values set (rounded to :data:`DIGITS` digits) and ``seed``, labelled like the grid."""
-    params = {"optimizer": dict(config.optimizer_params), "model": dict(config.model_params),
-              "schedule": dict(config.schedule_params)}  # fmt: skip
+    params = {part: dict(values) for part, values in parameters(config).items()}
     for key, param in space.items():
         value = drawn[study_name(key, param)]
         if param.kind == "float":
@@ -203,9 +199,9 @@ def apply(config: RunConfig, space: dict[str, SearchParam], drawn: dict[str, Any
 def get(config: RunConfig, key: str):
     """The value of the parameter at ``key`` (``optimizer.betas[0]``) in ``config``."""
     part, _, name = key.partition(".")
-    params = {"optimizer": config.optimizer_params, "model": config.model_params, "schedule": config.schedule_params}
+    params = parameters(config)[part]
     match = re.fullmatch(r"(\w+)\[(\d+)\]", name)
-    return params[part][match[1]][int(match[2])] if match else params[part][name]
+    return params[match[1]][int(match[2])] if match else params[name]
 
 
 def _set(params: dict, name: str, value) -> None:
