@@ -12,7 +12,10 @@ import harness
 from harness.config import default_suite_path, expand, resolve_suite
 from harness.specs import DatasetInfo, Reference
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None, reason="mnist1d is not installed")
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None, reason="mnist1d is not installed"),
+    pytest.mark.usefixtures("mnist1d_cache_env", "one_thread"),  # tests/plugins/conftest.py
+]
 
 #: the paper's parameter counts on the default MNIST-1D (40 positions, 10 classes) and its test accuracies
 PAPER = {
@@ -25,32 +28,12 @@ SUITE = default_suite_path().parent / "mnist1d-paper.toml"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """One cache folder for this file, so MNIST-1D is generated once."""
-    return tmp_path_factory.mktemp("harness-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_env(cache, monkeypatch):
-    monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these models are tiny, and a second thread on a busy machine only waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def mnist1d(cache):
+def mnist1d(mnist1d_cache):
     """The paper's MNIST-1D: all 4,000 training signals, nothing held out."""
     from harness_sequence.mnist1d_data import load_mnist1d
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HARNESS_CACHE_DIR", str(cache))
+        patch.setenv("HARNESS_CACHE_DIR", str(mnist1d_cache))
         return load_mnist1d(val_fraction=0)
 
 

@@ -19,34 +19,17 @@ from harness_sequence.models import CNN1d, GRUClassifier, build_cnn1d, build_gru
 import harness
 from harness.specs import DatasetInfo
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None, reason="mnist1d is not installed")
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None, reason="mnist1d is not installed"),
+    pytest.mark.usefixtures("mnist1d_cache_env", "one_thread"),  # tests/plugins/conftest.py
+]
 
 
 @pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory):
-    """One cache folder for the whole session, so the default MNIST-1D is generated once."""
-    return tmp_path_factory.mktemp("harness-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_env(shared_cache, monkeypatch):
-    monkeypatch.setenv("HARNESS_CACHE_DIR", str(shared_cache))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a small shared machine two spinning threads make these tiny models ~50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def mnist1d(shared_cache):
+def mnist1d(mnist1d_cache):
     """The default MNIST-1D, loaded once per session (generated into the shared cache on first use)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HARNESS_CACHE_DIR", str(shared_cache))
+        patch.setenv("HARNESS_CACHE_DIR", str(mnist1d_cache))
         return load_mnist1d()
 
 
