@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.reporting.stats import finite
 from harness.reporting.values import missing
 
 #: Bootstrap resamples, and the seed of their generator: the same runs give the same intervals.
@@ -64,27 +65,22 @@ CHUNK = 1 << 21
 REFERENCE, TARGET, MIN_MAX, LEFT_OUT = "reference", "target", "min-max", "left out"
 
 
-def _finite(values) -> np.ndarray:
-    array = np.asarray([v for v in values if v is not None], dtype=float)
-    return array[np.isfinite(array)]
-
-
 def interquartile_mean(scores) -> float:
     """The mean of the middle half of the finite ``scores`` (``int(0.25·n)`` cut from each end); NaN if none."""
-    x = np.sort(_finite(scores))
+    x = np.sort(finite(scores))
     cut = int(TRIM * len(x))
     return float(x[cut : len(x) - cut].mean()) if len(x) else math.nan
 
 
 def optimality_gap(scores, gamma: float = 1.0) -> float:
     """The mean of ``max(0, gamma - score)`` over the finite ``scores``: the shortfall, never the overshoot."""
-    x = _finite(scores)
+    x = finite(scores)
     return float(np.maximum(0.0, gamma - x).mean()) if len(x) else math.nan
 
 
 def improvement_probability(x, y) -> float:
     """``P(X > Y) + P(X = Y)/2`` for a run of each, on one workload: Mann-Whitney U over ``n·m``."""
-    x, y = _finite(x), _finite(y)
+    x, y = finite(x), finite(y)
     if not len(x) or not len(y):
         return math.nan
     return float(((x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])).mean())
@@ -224,7 +220,7 @@ def normalise(cells, references: Mapping | None = None):
     import pandas as pd
 
     references = references or {}
-    values = [_finite(v) for v in cells["values"].tolist()]
+    values = [finite(v) for v in cells["values"].tolist()]
     workloads, names, modes = (cells[c].tolist() for c in ("workload", "contestant", "mode"))
     targets = cells["target"].tolist() if "target" in cells else [None] * len(cells)
     groups: dict = {}
