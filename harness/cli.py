@@ -268,6 +268,7 @@ def _tune_options(args) -> dict:
         "studies": args.studies,
         "space": args.space,
         "search_seeds": args.search_seeds,
+        "prune": args.prune,
         "seeds": args.seeds,
         **{k: v for k, v in _settings(args).items() if k not in ("seeds", "lr")},  # tune's own meaning
     }

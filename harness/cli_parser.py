@@ -10,6 +10,7 @@ import argparse
 
 KIND_ARGS = {"models": "model", "datasets": "dataset", "optimizers": "optimizer"}
 TESTS = ("welch", "bootstrap")  # harness.reporting.stats, named here so --help needs no numpy
+PRUNERS = ("median", "hyperband")  # harness.train.pruning's, named here as the tests check
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,6 +159,13 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 0.1x, 0.3x, 1x, 3x and 10x each optimizer's own default)",
     )
     search.add_argument("--search-seeds", type=int, default=1, help="seeds per trial in the search (1)")
+    search.add_argument(
+        "--prune",
+        choices=PRUNERS,
+        help="stop a trial early when its per-epoch validation curve trails its study's others: median (Optuna's "
+        "median pruner, after 5 trials and 2 epochs) or hyperband (Optuna's Hyperband, 1 epoch to the whole budget, "
+        "keeping 1 in 3); the table says how many trials were pruned. Needs --search-seeds 1",
+    )
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:

@@ -81,7 +81,7 @@ def training_settings(source) -> dict:
 #: Settings added after records existed, left out of a record's config (and so of its key) while they hold
 #: their default: the records of earlier sweeps keep their keys (a resumed sweep reuses them) and stay in
 #: the same table cells as new runs of the same config.
-OMITTED_DEFAULTS = {"strategy": "auto"}
+OMITTED_DEFAULTS = {"strategy": "auto", "prune": None}
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,9 @@ class RunConfig(TrainingSettings):
     schedule: str = "constant"
     schedule_params: dict = field(default_factory=dict)
     batch_size: int = 64
+    #: A tuning trial's pruning (:mod:`harness.train.pruning`): ``pruner``, ``study``, ``trial``, ``storage``.
+    #: Part of the key: a trial that may stop early is not the same run as one that cannot.
+    prune: dict | None = None
 
     def as_dict(self) -> dict:
         """Every field, except settings added later that hold their default (see :data:`OMITTED_DEFAULTS`).

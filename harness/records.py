@@ -36,12 +36,13 @@ except ImportError:  # pragma: no cover - exercised by patching orjson to None
 SCHEMA_VERSION = 1
 
 #: ``ok``; ``failed`` (it raised); ``oom`` (out of memory); ``diverged`` (the loss became non-finite);
-#: ``timeout`` (past the sweep's time limit); ``crashed`` (the process running it died).
-STATUSES = ("ok", "failed", "oom", "diverged", "timeout", "crashed")
+#: ``timeout`` (past the sweep's time limit); ``crashed`` (the process running it died); ``pruned`` (a tuning
+#: trial stopped early because its validation curve trailed the others', :mod:`harness.train.pruning`).
+STATUSES = ("ok", "failed", "oom", "diverged", "timeout", "crashed", "pruned")
 
 #: Statuses that mean the cell is done; anything else is trained again on resume: the cause may be gone
 #: (memory freed, a bug fixed, a longer time limit).
-FINAL_STATUSES = ("ok", "diverged")
+FINAL_STATUSES = ("ok", "diverged", "pruned")
 
 
 def new_record(config, suite: str | None) -> dict:

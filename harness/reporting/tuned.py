@@ -49,8 +49,18 @@ def tuned_rows(records: list[dict]) -> list[list]:
         runs = f"{len(group)}" + (f" ({failed} failed)" if failed else "")
         mean_ci = format_metric(est.mean, est.ci, group[0].get("metric_mode")) if est.n else "-"
         rows.append([model, dataset, optimizer, group[0].get("metric"), mean_ci, runs, tuning.get("studies"),
-                     tuning.get("trials"), tuning.get("sampler"), _chosen(group)])  # fmt: skip
+                     _budget(tuning), tuning.get("sampler"), _chosen(group)])  # fmt: skip
     return rows
+
+
+def _budget(tuning: dict):
+    """Trials per study, and with a pruner how many of all the studies' trials it stopped early: '16 (9 of 32
+    pruned, median)'. A pruned budget is not a full one: the table says so."""
+    trials = tuning.get("trials")
+    if not tuning.get("pruner") or not isinstance(trials, int):
+        return trials
+    total = trials * (tuning.get("studies") or 1)
+    return f"{trials} ({tuning.get('pruned', 0)} of {total} pruned, {tuning['pruner']})"
 
 
 def _chosen(group: list[dict]) -> str:

@@ -50,6 +50,7 @@ from harness.train.measure import (
     training_flops,
 )
 from harness.train.noise import TimingWatch
+from harness.train.pruning import TrialPruning, pruning_budget
 from harness.train.tasks import wrap
 
 _DATA_CACHE: dict[tuple, DatasetSplits] = {}
@@ -230,6 +231,11 @@ def _train_and_test(config: RunConfig, registry, device: torch.device, record: d
         record["status"] = "diverged"
         record["reason"] = f"training loss became non-finite in epoch {watch.losses.diverged_at_epoch}"
         return
+    if watch.pruning is not None and watch.pruning.pruned_after is not None:  # a search never reads the test split
+        record["status"] = "pruned"
+        record["reason"] = watch.pruning.reason(pruning_budget(config.max_epochs, config.max_steps))
+        results["pruned_after_epoch"] = watch.pruning.pruned_after
+        return
     started = time.perf_counter()
     tested = test()
     results["test_time_s"] = time.perf_counter() - started
@@ -278,6 +284,7 @@ class _Watch:
     curve: ValidationCurve | None  # None: the run has no validation split
     losses: LossWatch
     callbacks: list
+    pruning: TrialPruning | None = None  # a tuning trial's pruner (config.prune), else None
 
     @classmethod
     def attach(
@@ -294,9 +301,12 @@ class _Watch:
         meter = ThroughputMeter(config.warmup_steps, device, token_counter(info))
         curve = ValidationCurve(metric, mode, meter, config.target) if validated else None
         losses = LossWatch()
-        callbacks = [meter, *([curve] if curve is not None else []), losses]
+        pruning = None
+        if config.prune and validated:  # after the curve: a pruned run's last epoch is on it
+            pruning = TrialPruning(config.prune, metric, mode, pruning_budget(config.max_epochs, config.max_steps))
+        callbacks = [meter, *([curve] if curve is not None else []), losses, *([pruning] if pruning else [])]
         callbacks.extend(plugin_callbacks(registry, config))
-        return cls(meter, curve, losses, callbacks)
+        return cls(meter, curve, losses, callbacks, pruning)
 
     def summarize(self, results: dict) -> None:
         """Speed, the validation curve (where there is one) and the training losses, into ``results``."""

@@ -36,6 +36,7 @@ class Choice:
     metric: str | None
     mode: str | None
     trials: int
+    pruned: int = 0  # trials of this study a pruner stopped early
 
     @property
     def entry(self) -> dict:
@@ -50,6 +51,7 @@ class Choice:
             "chosen": self.chosen,
             "chosen_lr": (self.chosen or {}).get("optimizer.lr"),
             "trials": self.trials,
+            "pruned": self.pruned,
             "space": self.space,
             "selected_on": f"mean best validation {self.metric}" if self.metric else None,
             "scores": self.scores,
@@ -84,7 +86,9 @@ def check_folders(output, suite) -> Path:
     return root
 
 
-def final_phase(run, root: Path, choices: list[Choice], by_key: dict, seeds, rerun: bool, emit, search_seeds, sampler):
+def final_phase(
+    run, root: Path, choices: list[Choice], by_key: dict, seeds, rerun: bool, emit, search_seeds, sampler, prune=None
+):
     """Each chosen point with the final seeds; a study that chose nothing is reported, not run."""
     store = Store(root / "final")
     unsaved: list[str] = []
@@ -101,7 +105,8 @@ def final_phase(run, root: Path, choices: list[Choice], by_key: dict, seeds, rer
     emit("phase", name="final", detail=f"{len(configs) // max(1, len(seeds))} choice(s) of {studies} study(ies) x "
          f"{len(seeds)} seed(s)")  # fmt: skip
     final = run(configs, store.root)
-    _annotate(final.records, choices, search_seeds, sampler, store, emit, unsaved)
+    how = {"sampler": sampler, "search_seeds": search_seeds, "pruner": prune}
+    _annotate(final.records, choices, how, store, emit, unsaved)
     final.unsaved.extend(unsaved)
     return final
 
@@ -113,12 +118,17 @@ def _write(store: Store, record: dict, emit, unsaved: list[str]) -> None:
         unsaved.append(kept)
 
 
-def _annotate(final_records, choices: list[Choice], search_seeds: int, sampler: str, store, emit, unsaved) -> None:
-    """Give each final record its ``tuning`` entry, and store it again."""
+def _annotate(final_records, choices: list[Choice], how: dict, store, emit, unsaved) -> None:
+    """Give each final record its ``tuning`` entry, and store it again.
+
+    ``how`` is the tuning's ``sampler``, ``search_seeds`` and ``pruner`` (None: none)."""
     by_point: dict[str, list[Choice]] = {}
+    pruned: dict[str, int] = {}  # trials pruned over every study of an entry
     for choice in choices:
         if choice.chosen is not None:
             by_point.setdefault(canonical(without_seed(choice.config.as_dict())), []).append(choice)
+        entry = canonical(choice.entry)
+        pruned[entry] = pruned.get(entry, 0) + choice.pruned
     studies = max((c.study for c in choices), default=0) + 1
     for record in final_records:
         chose = by_point.get(canonical(without_seed(record["config"])))
@@ -127,16 +137,18 @@ def _annotate(final_records, choices: list[Choice], search_seeds: int, sampler: 
         first = chose[0]
         record["tuning"] = {
             "entry": first.entry,
-            "sampler": sampler,
+            "sampler": how["sampler"],
             "space": first.space,
             "trials": first.trials,
             "studies": studies,
             "chosen_by": [c.study for c in chose],
-            "search_seeds": search_seeds,
+            "search_seeds": how["search_seeds"],
             "chosen": first.chosen,
             "chosen_lr": first.chosen.get("optimizer.lr"),
             "selected_on": f"mean best validation {first.metric}",
         }
+        if how["pruner"]:  # every study's trials of the entry, stopped early by the pruner
+            record["tuning"] |= {"pruner": how["pruner"], "pruned": pruned[canonical(first.entry)]}
         _write(store, record, emit, unsaved)
 
 

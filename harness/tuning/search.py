@@ -11,6 +11,8 @@ can show how much of a difference is tuning luck. The point with the best mean
 choose), and each study's winner is trained with the final seeds
 (:mod:`harness.tuning.final`). Trials train through the launchers like any
 sweep, into ``search/``; a killed tuning resumes without retraining a trial.
+With ``prune``, a trial whose validation curve trails its study's others is
+stopped early (:mod:`harness.train.pruning`) and its budget said to be pruned.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from harness.errors import ConfigError
 from harness.registry import load_registry
 from harness.specs import SearchParam
 from harness.sweep import SweepResult, run_configs
+from harness.train.pruning import PRUNERS, pruning_budget
 from harness.tuning.final import Choice, TuneResult, check_folders, final_phase, write_choices
 from harness.tuning.grid import grid_for
 from harness.tuning.space import apply, check_overrides, describe, get, parse_space, space_for
-from harness.tuning.studies import SAMPLERS, Study, Trial, open_storage
+from harness.tuning.studies import SAMPLERS, Study, Trial, open_storage, storage_path
 
 #: Trials per study when none is given: AlgoPerf's external tuning gives each study 5.
 DEFAULT_TRIALS = 5
@@ -42,6 +45,13 @@ class Workload:
     base: RunConfig
     space: dict[str, SearchParam]
     studies: list[Study] = field(default_factory=list)
+    prune: dict | None = None  # the pruner and the studies' file, given to every trial's runs
+
+    def pruner(self) -> tuple[str, int | None] | None:
+        """:func:`~harness.train.pruning.make_pruner`'s arguments for this workload's studies, or None."""
+        if self.prune is None:
+            return None
+        return self.prune["pruner"], pruning_budget(self.base.max_epochs, self.base.max_steps)
 
 
 # kept whole: the order of the checks is the order a user meets them in, before anything trains
@@ -55,6 +65,7 @@ def tune(
     lr_grid=None,
     search_seeds: int = 1,
     seeds=3,
+    prune: str | None = None,
     output=None,
     registry=None,
     plugins=(),
@@ -73,7 +84,8 @@ def tune(
     :data:`~harness.tuning.studies.SAMPLERS`, ``space`` overrides of the declared
     spaces (``["lr=1e-4:1e-1:log"]`` or a dict, see
     :func:`~harness.tuning.space.parse_space`), ``lr_grid`` the grid sampler's
-    rates, ``seeds`` the final runs' seeds (a count N for 0..N-1, or the seeds).
+    rates, ``seeds`` the final runs' seeds (a count N for 0..N-1, or the seeds),
+    ``prune`` a pruner of :data:`~harness.train.pruning.PRUNERS` (None: every trial trains its whole budget).
     Records land in ``output/search`` and ``output/final`` (default
     ``results/<suite name>-tuned``), the studies in ``output/studies.db``, the
     choices in ``output/tuning.json``; all of it resumes.
@@ -83,6 +95,7 @@ def tune(
         raise ConfigError("--search-seeds, --seeds, --studies and --trials must be at least 1")
     if sampler not in SAMPLERS:
         raise ConfigError(f"--sampler {sampler}: expected one of {', '.join(SAMPLERS)}")
+    _check_pruning(prune, search_seeds)
     if lr_grid and sampler != "grid":
         raise ConfigError(f"--lr-grid gives the grid sampler's rates; with --sampler {sampler} use --space lr=LOW:HIGH")
     if settings.get("lr") is not None:
@@ -108,7 +121,9 @@ def tune(
     storage = open_storage(root)
     for workload in workloads:
         name, space = workload.base.key(), workload.space
-        workload.studies = [Study(storage, f"{name}/study-{k}", sampler, k, space, budget) for k in range(studies)]
+        workload.prune = {"pruner": prune, "storage": str(storage_path(root))} if prune else None
+        workload.studies = [Study(storage, f"{name}/study-{k}", sampler, k, space, budget, workload.pruner())
+                            for k in range(studies)]  # fmt: skip
 
     # every record read in full: the choice reads the search's, and the final ones get their ``tuning`` entry again
     common = {"registry": registry, "suite_name": suite.name, "rerun": rerun, "use_index": False}
@@ -117,9 +132,10 @@ def tune(
     adaptive = sampler == "tpe"
     emit("phase", name="search", detail=f"{budget} trial(s) x {search_seeds} seed(s) x {studies} study(ies) per "
          f"optimizer and workload, {sampler} over {', '.join(describe(workloads[0].space))}")  # fmt: skip
-    search, by_key = _search(run, root / "search", workloads, search_seeds, registry, adaptive, jobs)
+    telling = Telling(on_event)
+    search, by_key = _search(run, root / "search", workloads, search_seeds, registry, adaptive, jobs, telling)
     choices = [_choice(w, study, by_key, search_seeds, registry) for w in workloads for study in w.studies]
-    final = final_phase(run, root, choices, by_key, final_seeds, rerun, emit, search_seeds, sampler)
+    final = final_phase(run, root, choices, by_key, final_seeds, rerun, emit, search_seeds, sampler, prune)
     write_choices(root, choices)
     return TuneResult(root, search, final, choices)
 
@@ -138,6 +154,19 @@ def _final_seeds(seeds) -> tuple[int, ...]:
     if len(set(values)) != len(values):
         raise ConfigError(f"--seeds: each seed once, got {list(values)}")
     return values
+
+
+def _check_pruning(prune: str | None, search_seeds: int) -> None:
+    """A pruner judges a trial by one run's validation curve, epoch by epoch."""
+    if prune is None:
+        return
+    if prune not in PRUNERS:
+        raise ConfigError(f"--prune {prune}: expected one of {', '.join(PRUNERS)}")
+    if search_seeds != 1:
+        raise ConfigError(
+            f"--prune judges a trial by one run's validation curve; with --search-seeds {search_seeds} a trial has "
+            f"{search_seeds}: prune with --search-seeds 1"
+        )
 
 
 def _space(base: RunConfig, registry, overrides: dict, sampler: str, lr_grid) -> dict[str, SearchParam]:
@@ -162,17 +191,54 @@ def execution_options(suite) -> dict:
     return {"timeout": suite.timeout, "oom_retry": suite.oom_retry, "threads": suite.threads}
 
 
-def _search(run, folder: Path, workloads: list[Workload], search_seeds: int, registry, adaptive: bool, jobs):
+class Telling:
+    """Tells each trial of a round as soon as the records of all its runs are in, as the sweep reports them.
+
+    A pruner compares a running trial with the finished ones, so a trial must
+    be told the moment it ends, not when its whole round does. Passes every
+    event on to ``forward`` (the progress display).
+    """
+
+    def __init__(self, forward=None):
+        self.forward = forward
+        self.by_key: dict[str, dict] = {}
+        self.waiting: list[tuple] = []  # (study, trial, configs) not told yet
+
+    def __call__(self, kind: str, **data) -> None:
+        if kind in ("done", "reused") and data.get("record"):
+            record = data["record"]
+            self.by_key[record["key"]] = record
+            self.by_key.update(unpruned([record]))
+            self.tell(ready_only=True)
+        if self.forward is not None:
+            self.forward(kind, **data)
+
+    def tell(self, ready_only: bool = False) -> None:
+        """Tell the waiting trials whose records are all in (all of them unless ``ready_only``: a missing one fails)."""
+        still = []
+        for study, trial, configs in self.waiting:
+            records = [self.by_key.get(c.key()) for c in configs]
+            if ready_only and not all(records):
+                still.append((study, trial, configs))
+                continue
+            pruned = any((r or {}).get("status") == "pruned" for r in records)
+            study.tell(trial, score(records), _mode(records), pruned)
+        self.waiting = still
+
+
+def _search(run, folder: Path, workloads: list[Workload], search_seeds: int, registry, adaptive: bool, jobs,
+            telling: Telling):  # fmt: skip
     """Ask, train and tell until every study has had its budget; every round trains as one sweep.
 
     A sampler that does not learn from results (quasi-random, grid) asks for
     its whole budget at once, so every trial can train side by side. TPE asks
     for as many points per round as keep the workers busy across all studies.
+    Returns the search's sweep result and every record read, by key.
     """
     studies = [(w, s) for w in workloads for s in w.studies]
     per_round = max(1, math.ceil((jobs or 1) / len(studies))) if adaptive else max(s.trials for _, s in studies)
     rounds: list[SweepResult] = []
-    by_key: dict[str, dict] = {}
+    by_key = telling.by_key
     # a resumed tuning reads the runs of the trials told before, so it can choose and copy them into final/
     known = [c for w, s in studies for t in s.told() for c in _trial_runs(w, s, t, search_seeds, registry)]
     first = True
@@ -185,18 +251,35 @@ def _search(run, folder: Path, workloads: list[Workload], search_seeds: int, reg
         if not batch and not (first and known):
             break
         first = False
-        result = run(_unique(known + [c for *_, configs in batch for c in configs]), folder)
+        telling.waiting = [(study, trial, configs) for _, study, trial, configs in batch]
+        result = run(_unique(known + [c for *_, configs in batch for c in configs]), folder, on_event=telling)
         known = []
         rounds.append(result)
         by_key.update((record["key"], record) for record in result.records)
-        for _, study, trial, configs in batch:
-            records = [by_key.get(c.key()) for c in configs]
-            study.tell(trial, score(records), _mode(records))
+        by_key.update(unpruned(result.records))
+        telling.tell()  # any left: a run with no record (the sweep refused it) fails its trial
     return _merged(folder, rounds), by_key
 
 
 def _trial_runs(workload: Workload, study: Study, trial: Trial, search_seeds: int, registry) -> list[RunConfig]:
-    return [apply(workload.base, workload.space, trial.drawn, registry, seed) for seed in range(search_seeds)]
+    runs = [apply(workload.base, workload.space, trial.drawn, registry, seed) for seed in range(search_seeds)]
+    if workload.prune is None:
+        return runs
+    return [replace(run, prune={**workload.prune, "study": study.name, "trial": trial.number}) for run in runs]
+
+
+def unpruned(records: list[dict]) -> dict[str, dict]:
+    """The finished trial runs that could have been pruned, as the same runs without a pruner, by key.
+
+    A trial the pruner let finish trained exactly what a run without one
+    trains, so the final phase copies it instead of training it again.
+    """
+    found = {}
+    for record in records:
+        if record.get("status") == "ok" and record["config"].get("prune"):
+            config = replace(RunConfig.from_dict(record["config"]), prune=None)
+            found[config.key()] = {**record, "key": config.key(), "config": config.as_dict()}
+    return found
 
 
 def _unique(configs: list[RunConfig]) -> list[RunConfig]:
@@ -237,6 +320,7 @@ def _choice(workload: Workload, study: Study, by_key: dict, search_seeds: int, r
         metric=_metric(records),
         mode=mode,
         trials=study.trials,
+        pruned=study.pruned(),
     )
 
 

@@ -5,7 +5,9 @@ One study per workload x optimizer x study index, all in one SQLite file
 (``quasirandom``: a scrambled Halton sequence, as AlgoPerf's external tuning
 does; ``tpe``; ``grid``, its points queued in order) and remembers every trial; the harness trains them
 through its own launchers. Every study maximises: a metric where lower is
-better (rmse) is told negated.
+better (rmse) is told negated. With a pruner (``--prune``) the trials' runs
+report their validation curves into the same file as they train
+(:mod:`harness.train.pruning`), and a trial stopped early is told as pruned.
 
 Resuming is exact. A trial asked but never told (the sweep was killed while
 it trained) is still RUNNING in the file with its parameters: it is trained
@@ -24,6 +26,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.specs import SearchParam
+from harness.train.pruning import make_pruner, storage_for
 from harness.tuning.space import study_name
 
 #: The samplers ``harness tune --sampler`` offers; the first is the default.
@@ -34,14 +37,19 @@ STORAGE_FILE = "studies.db"
 ABANDONED = "harness_abandoned"
 
 
+def storage_path(root: Path) -> Path:
+    """The studies' file of the tuning in ``root``, as an absolute path (the trials' runs open it too)."""
+    return Path(root).resolve() / STORAGE_FILE
+
+
 def open_storage(root: Path):
     """The studies' storage: Optuna's RDB storage on SQLite in ``root``, quiet unless something is wrong."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    root = Path(root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(f"sqlite:///{root / STORAGE_FILE}")
+    path = storage_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return storage_for(str(path))
 
 
 def distributions(space: dict[str, SearchParam]) -> dict[str, Any]:
@@ -92,14 +100,18 @@ class Trial:
 class Study:
     """One study of one workload x optimizer: its budget of ``trials``, asked for and told through Optuna."""
 
-    def __init__(self, storage, name: str, sampler: str, seed: int, space: dict[str, SearchParam], trials: int):
+    def __init__(
+        self, storage, name: str, sampler: str, seed: int, space: dict[str, SearchParam], trials: int,
+        pruner: tuple[str, int | None] | None = None,
+    ):  # fmt: skip
+        """``pruner``: ``(name, epochs)`` of :func:`~harness.train.pruning.make_pruner`, or None for none."""
         import optuna
 
         self.name, self.sampler_name, self.seed, self.space, self.trials = name, sampler, seed, space, trials
         self.distributions = distributions(space)
         self.study = optuna.create_study(
             storage=storage, study_name=name, sampler=make_sampler(sampler, seed), direction="maximize",
-            load_if_exists=True,
+            load_if_exists=True, pruner=make_pruner(*pruner) if pruner else optuna.pruners.NopPruner(),
         )  # fmt: skip
         if sampler == "grid" and not self._trials():
             self._enqueue_grid()
@@ -146,12 +158,12 @@ class Study:
         return set(self.study.user_attrs.get(ABANDONED, ()))
 
     def told(self) -> list[Trial]:
-        """Trials already told (finished or failed), whose runs a resumed tuning reads instead of training."""
+        """Trials already told (finished, pruned or failed), whose runs a resumed tuning reads instead of training."""
         from optuna.trial import TrialState
 
         abandoned = self._abandoned()
-        return [Trial(t.number, dict(t.params)) for t in self._trials(TrialState.COMPLETE, TrialState.FAIL)
-                if t.number not in abandoned]  # fmt: skip
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        return [Trial(t.number, dict(t.params)) for t in self._trials(*states) if t.number not in abandoned]
 
     def ask(self, count: int) -> list[Trial]:
         """Up to ``count`` new trials, never past the study's budget of :attr:`trials`."""
@@ -163,13 +175,15 @@ class Study:
             asked.append(Trial(trial.number, dict(trial.params)))
         return asked
 
-    def tell(self, trial: Trial, score: float | None, mode: str | None) -> None:
-        """Record ``score`` (None: the trial failed; it still used its share of the budget)."""
+    def tell(self, trial: Trial, score: float | None, mode: str | None, pruned: bool = False) -> None:
+        """Record ``score`` (None: the trial failed; it still used its share of the budget), or that it was pruned."""
         from optuna.trial import TrialState
 
         if self.study.get_trials(deepcopy=False)[trial.number].state != TrialState.RUNNING:
             return  # told already, by another tuning into the same folder
-        if score is None:
+        if pruned:
+            self.study.tell(trial.number, state=TrialState.PRUNED)
+        elif score is None:
             self.study.tell(trial.number, state=TrialState.FAIL)
         else:
             self.study.tell(trial.number, -score if mode == "min" else score)
@@ -193,5 +207,14 @@ class Study:
             if t.number in abandoned:
                 continue
             value = None if t.state != TrialState.COMPLETE else (-t.value if mode == "min" else t.value)
-            rows.append({"trial": t.number, **t.params, "val_metric": value})
+            row = {"trial": t.number, **t.params, "val_metric": value}
+            if t.state == TrialState.PRUNED:
+                row["pruned_after_epoch"] = (t.last_step or 0) + 1
+            rows.append(row)
         return rows
+
+    def pruned(self) -> int:
+        """How many of the study's trials a pruner stopped early."""
+        from optuna.trial import TrialState
+
+        return len(self._trials(TrialState.PRUNED))
