@@ -117,11 +117,11 @@ def report(
     """Every record under ``directory`` as a summary table (any tabulate format; ``latex`` is booktabs with
     the best in bold), one row per run (``csv``; ``parquet``, bytes), or a whole ``html`` page.
 
-    With ``references`` a table gains ``reference`` and ``agrees`` columns where
-    a cell matches a result the plugins ship (:class:`harness.specs.Reference`;
-    ``registry``, or loaded with ``plugins`` and ``blocked``). A computed one is
-    computed only then; one that fails goes to ``on_reference_problem(message)``
-    (default: a warning) and is left out.
+    With ``references`` a table (the html page's too) gains ``reference`` and ``agrees`` columns where a cell
+    matches a result the plugins ship (:class:`harness.specs.Reference`; ``registry``, or loaded with ``plugins``
+    and ``blocked``), and the statistics normalise a workload by one that matches every cell it compares. A
+    computed one is computed only then; one that fails goes to ``on_reference_problem(message)`` (default: a
+    warning) and is left out.
 
     With ``output`` the text is also written to that file; with ``plots`` the
     figures are saved in that folder as ``plot_format`` (png or svg) files.
@@ -132,7 +132,7 @@ def report(
     ``use_index=False`` reads every record file and leaves the run index
     (``runs.index.parquet`` beside ``runs/``) alone.
     """
-    from harness.reporting.export import export_runs, load_results, needs_details, shows_references
+    from harness.reporting.export import export_runs, load_results, needs_details, uses_references
     from harness.reporting.formats import BINARY_FORMATS, check_format
     from harness.reporting.plots import check_plot_format
 
@@ -145,8 +145,8 @@ def report(
         plots = check_output_dir(plots, "plots directory")
     # read once (through the run index), for the report and the figures
     runs, problems = load_results(directory, details=needs_details(format) or plots is not None, use_index=use_index)
-    load = references and shows_references(format)  # only a table shows references
-    entries = _table_references(runs, registry or load_registry(plugins, blocked), on_reference_problem) if load else ()
+    load = references and uses_references(format, stats)  # a table, the html page or the statistics read them
+    entries = _report_references(runs, format, registry, plugins, blocked, on_reference_problem) if load else ()
     text = export_runs(runs, format, problems, stats=stats, test=test, references=entries)
     for path, problem in problems:
         if on_skip is not None:
@@ -191,20 +191,31 @@ def _failure_message(entry, why: str) -> str:
     return f"{entry.label}: reference {entry.reference.source!r} could not be computed: {why}"
 
 
-def _table_references(runs, registry, on_problem) -> list:
-    """The references a table's cells match, computed where they must be; failures reported, then left out."""
+def _report_references(runs, fmt: str, registry, plugins, blocked, on_problem) -> list:
+    """The references a report in ``fmt`` reads: where it shows the summary table, every one a cell matches;
+    else (the statistics of csv) only those that cover a workload of the statistics across workloads whole."""
+    from harness.reporting.export import shows_references
+    from harness.reporting.stats_tables import covering_positions
+
+    wanted = None if shows_references(fmt) else covering_positions
+    return _table_references(runs, registry or load_registry(plugins, blocked), on_problem, wanted)
+
+
+def _table_references(runs, registry, on_problem, wanted=None) -> list:
+    """The references a table's cells match (or the positions ``wanted(runs, entries)`` names), computed where
+    they must be; failures reported, then left out."""
     from harness.reporting.references import needed
 
     entries = reference_entries(registry)
     if not entries:
         return []
-    entries, failures = _computed(entries, needed(runs, entries))
+    entries, failures = _computed(entries, (wanted or needed)(runs, entries))
     for position, why in failures.items():
         message = _failure_message(entries[position], why)
         if on_problem is not None:
             on_problem(message)
         else:
-            warnings.warn(message, stacklevel=3)
+            warnings.warn(message, stacklevel=4)
     return [entry for entry in entries if entry.reference.value is not None]
 
 

@@ -325,11 +325,11 @@ def _warn(message: str) -> None:
 
 def cmd_report(args) -> int:
     import harness.api as api
-    from harness.reporting.export import shows_references
+    from harness.reporting.export import uses_references
 
     if args.references:
         return _list_references(args)
-    registry = _registry(args) if shows_references(args.format) else None  # only a table shows references
+    registry = _registry(args) if uses_references(args.format, args.stats) else None  # tables and statistics
     text = api.report(
         args.directory,
         args.format,

@@ -120,13 +120,17 @@ def _improvement_part(result: AcrossWorkloads, fmt: str) -> tuple:
     return title, shown
 
 
-def _normaliser_text(method: str, low: float, scale: float, mode, note: str) -> str:
+def _normaliser_text(method: str, low: float, scale: float, mode, note: str, source: str = "") -> str:
+    """'reference 0.95 (Paper 2020)', 'target 0.9', 'min-max of the means: ...'; a note why a reference was not
+    used follows after '; '."""
     if method == LEFT_OUT:
         return f"left out: {note}"
     if method != MIN_MAX:
-        return f"{method} {low:.6g}"
-    best = low + scale if mode == "max" else low - scale
-    return f"min-max of the means: {low:.6g} (worst) to {best:.6g} (best)"
+        text = f"{method} {low:.6g}" + (f" ({source})" if source else "")
+    else:
+        best = low + scale if mode == "max" else low - scale
+        text = f"min-max of the means: {low:.6g} (worst) to {best:.6g} (best)"
+    return f"{text}; {note}" if note else text
 
 
 def _metric_text(metric, mode) -> str:
@@ -144,7 +148,10 @@ def _normalisation_part(result: AcrossWorkloads, fmt: str) -> tuple:
         shown = frame
     else:
         metrics = frame["metric"] if "metric" in frame else pd.Series([None] * len(frame), index=frame.index)
-        described = zip(*(frame[c].tolist() for c in ("method", "low", "scale")), modes, frame["note"], strict=True)
+        sources = frame["source"] if "source" in frame else pd.Series([""] * len(frame), index=frame.index)
+        described = zip(
+            *(frame[c].tolist() for c in ("method", "low", "scale")), modes, frame["note"], sources, strict=True
+        )
         shown = pd.DataFrame(
             {
                 "workload": frame["workload"],
@@ -155,8 +162,9 @@ def _normalisation_part(result: AcrossWorkloads, fmt: str) -> tuple:
             }
         )
     title = (
-        "Normalisation of each workload for the statistics across workloads: by its reference (or its runs' target) "
-        "r when there is one, score 1 + (x - r)/|r| (1 - (x - r)/|r| for a metric to minimise); else min-max over "
+        "Normalisation of each workload for the statistics across workloads: by its reference r (named by its "
+        "source: a result the plugins ship for every compared cell of the workload, or one given) or else its "
+        "runs' target, score 1 + (x - r)/|r| (1 - (x - r)/|r| for a metric to minimise); else min-max over "
         f"the {result.kind}' means, the worst 0 and the best 1. Left out: workloads with fewer than two {result.kind}"
     )
     return title, shown

@@ -10,7 +10,8 @@ half: the Mann-Whitney U over ``n·m``); it only reads the order of runs within 
 normalisation cannot change it.
 
 **Normalisation**, per workload, so that 1 is good and higher is better whatever the metric's mode: by a
-reference (or the runs' target) ``r`` when there is one, ``1 + (x - r)/|r|`` for a metric to maximise and
+reference (a number, or a :class:`WorkloadReference` that also names its source) or else the runs' target ``r``
+when there is one, ``1 + (x - r)/|r|`` for a metric to maximise and
 ``1 - (x - r)/|r|`` for one to minimise (accuracy 0.9 against 0.95 scores 0.947; an RMSE of twice the
 reference scores 0); else min-max over the compared entries' means, the worst entry's mean 0 and the best's 1.
 The scale is fixed from the data once, not re-fitted in each resample.
@@ -41,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -195,6 +197,29 @@ def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> 
 # ---------------------------------------------------------------------------
 
 
+class WorkloadReference(NamedTuple):
+    """A workload's reference with where it comes from, so the normalisation table can name it.
+
+    ``value`` None means references applied but none could be chosen (several values, say); the workload
+    then falls back to its target or min-max, and ``note`` says why.
+    """
+
+    value: float | None
+    source: str = ""
+    note: str = ""
+
+
+def _given(reference) -> tuple[object, str, str]:
+    """``(value, source, note)`` of a workload's entry in ``references``: a bare number or a WorkloadReference."""
+    if isinstance(reference, WorkloadReference):
+        return reference.value, reference.source, reference.note
+    return reference, "", ""
+
+
+def _notes(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
+
+
 def _normaliser(mode, means: np.ndarray, reference, target) -> tuple[str, float, float, str]:
     """``(method, reference or worst mean, |reference| or range of means, why left out)`` of one workload."""
     for method, value in ((REFERENCE, reference), (TARGET, target)):
@@ -210,12 +235,13 @@ def normalise(cells, references: Mapping | None = None):
     """Each entry's runs on each workload as normalised scores, and how each workload was normalised.
 
     ``cells`` has one row per (workload, entry) with ``workload``, ``contestant``, ``mode`` and ``values``
-    (``target`` optional); ``references`` maps a workload to its reference value. A workload counts when
-    its entries agree on a mode (``max`` or ``min``) and two or more of them have a finite value.
-    Returns ``(scores, normalisation)``: ``scores`` the rows that count with ``scores`` (one list each);
-    ``normalisation`` one row per workload: ``workload``, ``entries``, ``runs``, ``method``, ``low``,
-    ``scale`` (score = ``(x - low)/scale`` or ``(low - x)/scale`` as the mode says, plus 1 with a
-    reference) and ``note``.
+    (``target`` optional); ``references`` maps a workload to its reference value or :class:`WorkloadReference`.
+    A workload counts when its entries agree on a mode (``max`` or ``min``) and two or more of them have a
+    finite value. Returns ``(scores, normalisation)``: ``scores`` the rows that count with ``scores`` (one
+    list each); ``normalisation`` one row per workload: ``workload``, ``entries``, ``runs``, ``method``,
+    ``low``, ``scale`` (score = ``(x - low)/scale`` or ``(low - x)/scale`` as the mode says, plus 1 with a
+    reference), ``source`` (the reference's, when it was used) and ``note`` (why it was left out, or why a
+    reference it was given was not used).
     """
     import pandas as pd
 
@@ -230,7 +256,7 @@ def normalise(cells, references: Mapping | None = None):
     scored, rows = [], []
     for workload, positions in groups.items():
         row = {"workload": workload, "entries": len(positions), "runs": sum(len(values[p]) for p in positions)}
-        row |= {"method": LEFT_OUT, "low": math.nan, "scale": math.nan, "note": ""}
+        row |= {"method": LEFT_OUT, "low": math.nan, "scale": math.nan, "source": "", "note": ""}
         mode = modes[positions[0]] if len({modes[p] for p in positions}) == 1 else None
         if mode not in ("max", "min"):
             rows.append({**row, "note": "its entries name no single direction (max or min)"})
@@ -240,8 +266,14 @@ def normalise(cells, references: Mapping | None = None):
             continue
         means = np.array([values[p].mean() for p in positions])
         target = next((targets[p] for p in positions if not missing(targets[p])), None)
-        method, low, scale, note = _normaliser(mode, means, references.get(workload), target)
-        rows.append({**row, "method": method, "low": low, "scale": scale, "note": note})
+        value, source, why = _given(references.get(workload))
+        method, low, scale, note = _normaliser(mode, means, value, target)
+        if method != REFERENCE:
+            unusable = (
+                "" if missing(value) else f"its reference {float(value):g} cannot scale scores (zero or not finite)"
+            )
+            source, note = "", _notes(note, why, unusable)
+        rows.append({**row, "method": method, "low": low, "scale": scale, "source": source, "note": note})
         if method == LEFT_OUT:
             continue
         sign = 1.0 if mode == "max" else -1.0
@@ -249,7 +281,7 @@ def normalise(cells, references: Mapping | None = None):
         scored.extend((workload, names[p], (offset + sign * (values[p] - low) / scale).tolist()) for p in positions)
     return (
         pd.DataFrame(scored, columns=["workload", "contestant", "scores"]),
-        pd.DataFrame(rows, columns=["workload", "entries", "runs", "method", "low", "scale", "note"]),
+        pd.DataFrame(rows, columns=["workload", "entries", "runs", "method", "low", "scale", "source", "note"]),
     )
 
 

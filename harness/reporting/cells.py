@@ -4,7 +4,9 @@ A cell is every record whose config is equal except for the seed, on the
 same device (:func:`harness.records.cell_identity`), so runs with different
 epochs, learning rates, precisions or hardware are never averaged together.
 Cells compete within a workload (:func:`cell_table`); the numbers about that
-competition come from :mod:`harness.reporting.stats`.
+competition come from :mod:`harness.reporting.stats`. There, a tuning's final
+runs compete as the entries they were tuned for, every study's chosen point
+together (:func:`entry_runs`).
 
 Every aggregate is computed for all cells at once (:mod:`harness.reporting.grouped`),
 with the same numbers the one-cell definitions below give: a 100,000-run
@@ -14,8 +16,12 @@ settings need (:mod:`harness.reporting.workloads`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
+from harness.records import canonical
 from harness.reporting.frames import CELL_SETTINGS
 from harness.reporting.grouped import Groups, exact_means, medians, nonempty_text, present, real_numbers, split, truthy
 from harness.reporting.samples import rank_order, segment_estimates
@@ -25,6 +31,8 @@ from harness.reporting.workloads import cell_keys, edited_texts, parse_settings
 
 #: Statuses that are neither a success nor a crash: counted in their own column.
 DIVERGED = "diverged"
+#: A tuning trial stopped early on purpose: neither a success nor a failure (its status column says so).
+PRUNED = "pruned"
 
 
 #: The columns of :func:`summary_frame`, in order (``settings`` is inserted after ``batch`` when needed).
@@ -124,7 +132,7 @@ def _summary_columns(cells: CellRuns) -> dict:
     status = runs["status"]
     n_ok = np.bincount(cells.as_recorded.codes[ok], minlength=cells.count)
     reached, reached_n = cells.numbers("time_to_target_s")
-    other = ~status.isin(["ok", DIVERGED]).to_numpy(dtype=bool)
+    other = ~status.isin(["ok", DIVERGED, PRUNED]).to_numpy(dtype=bool)  # a pruned trial did not fail
     diverged = status.eq(DIVERGED).to_numpy(dtype=bool, na_value=False)
     return {
         "cell": cells.cells,
@@ -213,7 +221,7 @@ def summary_frame(runs):
     Columns are :data:`SUMMARY_COLUMNS`: ``n`` counts ok seeds, ``ci95`` is
     the half-width of the mean's t interval, ``rank`` the place among the
     cells of its workload (1 is best, see :func:`cell_table`), ``failed`` the
-    runs that crashed (``diverged`` apart), ``step_ms`` the median of the
+    runs that crashed (``diverged`` and ``pruned`` apart), ``step_ms`` the median of the
     runs' median step times, ``time_to_target_s`` the mean over the runs that
     reached the target, ``disturbed`` the ok runs whose own timing said it
     cannot be trusted (see :mod:`harness.reporting.frames`) and
@@ -266,6 +274,74 @@ def natural_codes(column) -> np.ndarray:
     return place[codes]
 
 
+#: How the statistics name a tuned entry (``harness tune``): the optimizer as the user named it, marked as tuned,
+#: so that it never merges with untuned runs of that optimizer in the same folder.
+TUNED_NAME = "{optimizer} (tuned)"
+
+
+def _searched(address: str) -> tuple[str, str]:
+    """``("optimizer_params", "betas")`` for ``1-optimizer.betas[0]``, an address a tuning's space or choice names."""
+    part, _, name = address.removeprefix("1-").partition(".")
+    return f"{part}_params", name.split("[", 1)[0]
+
+
+def _as_entry(settings_text: str, tuning_text: str) -> tuple[str, str, str] | None:
+    """The settings text, model label and optimizer label of the cell a tuned run joins: its entry's, without the
+    parameters the tuning searched (each study chose its own); None when its ``tuning`` names no entry."""
+    tuning = json.loads(tuning_text)
+    entry = tuning.get("entry") if isinstance(tuning, dict) else None
+    if not isinstance(entry, dict) or not entry.get("optimizer"):
+        return None
+    settings = json.loads(settings_text)
+    for address in {*(tuning.get("space") or {}), *(tuning.get("chosen") or {})}:
+        part, name = _searched(address)
+        if isinstance(settings.get(part), dict):
+            settings[part].pop(name, None)
+    settings["model_label"] = entry.get("model") or settings.get("model_label")
+    settings["optimizer_label"] = TUNED_NAME.format(optimizer=entry["optimizer"])
+    return canonical(settings), settings["model_label"], settings["optimizer_label"]
+
+
+def _replaced(column, rows: np.ndarray, values: np.ndarray):
+    """``column`` with the values at positions ``rows`` replaced (its dtype kept)."""
+    out = column.copy()
+    out.iloc[rows] = values
+    return out
+
+
+def entry_runs(runs):
+    """``runs`` with a tuning's final runs regrouped so that all the studies of one entry are one cell.
+
+    Each study of an entry (model x dataset x optimizer as the user named them, ``harness tune``) may choose
+    its own point; a cell per point would split one tuned optimizer into several contestants. Every run whose
+    ``tuning`` names an entry joins its entry's cell instead: its settings without the searched parameters,
+    labelled by the entry (:data:`TUNED_NAME`), whose runs are every study x seed (a point two studies chose
+    is one set of runs, counted once, as the tuning's own table counts them). Other rows are unchanged; a
+    frame without such a run comes back as it is. Per distinct cell and tuning, not per run.
+    """
+    import pandas as pd
+
+    if "tuning" not in runs.columns:
+        return runs
+    rows = np.flatnonzero(runs["tuning"].notna().to_numpy(dtype=bool))
+    if not len(rows):
+        return runs
+    tuned = runs.iloc[rows]
+    # canonical JSON escapes control characters, so NUL cannot occur inside either text
+    codes, pairs = pd.factorize(tuned[CELL_SETTINGS].astype(str) + "\0" + tuned["tuning"].astype(str))
+    found = [_as_entry(*pair.split("\0", 1)) for pair in pairs.tolist()]
+    joins = np.array([entry is not None for entry in found], dtype=bool)[codes]
+    if not joins.any():
+        return runs
+    rows, codes = rows[joins], codes[joins]
+    found = [entry or ("", None, None) for entry in found]
+    ids = [hashlib.sha256(text.encode()).hexdigest()[:12] for text, _, _ in found]  # as a record's cell is named
+    columns = {"cell": _replaced(runs["cell"], rows, np.array(ids, dtype=object)[codes])}
+    for position, name in enumerate((CELL_SETTINGS, "model_label", "optimizer_label")):
+        columns[name] = _replaced(runs[name], rows, np.array([e[position] for e in found], dtype=object)[codes])
+    return runs.assign(**columns)
+
+
 def cell_table(runs):
     """One row per cell with what :mod:`harness.reporting.stats` needs to compare cells.
 
@@ -277,6 +353,8 @@ def cell_table(runs):
     its hyper-parameters and schedule) across problems. ``values`` are the ok
     seeds' test metrics; ``times`` each run's seconds to target, None where a
     run never got there (failed and diverged runs included), empty without a target.
+    A tuning's final runs compete as their entries (:func:`entry_runs`), not as
+    the points its studies chose.
     """
     import pandas as pd
 
@@ -284,7 +362,7 @@ def cell_table(runs):
     columns = [*columns, "mode", "values", "target", "times"]
     if runs.empty:
         return pd.DataFrame([], columns=columns)
-    cells = CellRuns(runs)
+    cells = CellRuns(entry_runs(runs))
     texts, settings = cells.settings()
     metrics = cells.first_present("metric", by_seed=False)
     target = cells.first_present("target", by_seed=False)

@@ -76,9 +76,16 @@ def export(records: list[dict], fmt: str = "simple", problems=(), stats: bool = 
 
 
 def shows_references(fmt: str) -> bool:
-    """Whether ``fmt`` prints the summary table, which gains ``reference`` and ``agrees`` columns when a cell
-    has a reference (csv and parquet hold one row per run; the html page does not show them yet)."""
-    return fmt not in DOCUMENT_FORMATS and fmt != "csv"
+    """Whether ``fmt`` shows the summary table, which gains ``reference`` and ``agrees`` columns when a cell
+    has a reference: every table format and the html page (csv and parquet hold one row per run)."""
+    return fmt not in ("csv", "parquet")
+
+
+def uses_references(fmt: str, stats: bool = False) -> bool:
+    """Whether a report in ``fmt`` reads the plugins' references: where it shows the summary table
+    (:func:`shows_references`), or with ``stats`` (csv too), whose statistics across workloads normalise a
+    workload by a reference that covers it whole."""
+    return shows_references(fmt) or (stats and fmt not in BINARY_FORMATS)
 
 
 def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, test: str | None = None, references=()):
@@ -88,15 +95,17 @@ def export_runs(runs, fmt: str = "simple", problems=(), stats: bool = False, tes
 
     ``references`` (``(kind, spec, Reference)`` entries with their values,
     :mod:`harness.reporting.references`) add the table's ``reference`` and
-    ``agrees`` columns where a cell matches one."""
+    ``agrees`` columns where a cell matches one (the html page's too), and
+    normalise a workload of the statistics across workloads that one covers
+    whole (:func:`harness.reporting.stats_tables.whole_workload_references`)."""
     check_format(fmt)
     if fmt == "html":
         from harness.reporting.html import build_html
 
-        return build_html(runs, problems, test=test)
+        return build_html(runs, problems, test=test, reference_entries=references)
     if stats and fmt in BINARY_FORMATS:
         raise ConfigError(f"--stats adds tables below the report; {fmt} holds one row per run and nothing else")
-    below = "\n\n" + stats_tables(runs, fmt, test=test) if stats else ""
+    below = "\n\n" + stats_tables(runs, fmt, test=test, reference_entries=references) if stats else ""
     if fmt == "csv":  # the statistics follow as '# title' blocks, each parsable with comment='#'
         return runs_export(runs).to_csv(index=False).rstrip("\n") + below
     if fmt == "parquet":

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 
 from harness.reporting.cells import summary_frame
 from harness.reporting.plots import best_ranked
+from harness.reporting.references import REFERENCE_COLUMNS, insert_at, with_references
 from harness.reporting.text import is_number_text, is_speed_header, text_columns, timing_footnotes, timing_note
 from harness.reporting.values import missing
 
@@ -153,18 +154,27 @@ def _commit_texts(runs):
 
 
 def _summary_section(summary) -> str:
+    """The summary table; a summary with the ``reference`` and ``agrees`` columns
+    (:func:`harness.reporting.references.with_references`) shows them after ``seeds``, as the text table does."""
     columns = text_columns(summary)
     shown = best_ranked(summary, MAX_CELLS)
     records = [row for _, row in shown.iterrows()]
+    headers = [h for h, _ in columns]
     rows = [[text(row) for _, text in columns] for row in records]
+    extra = [name for name in REFERENCE_COLUMNS if name in summary]
+    if extra:
+        at = insert_at(headers)
+        headers[at:at] = extra
+        for row, record in zip(rows, records, strict=True):
+            row[at:at] = [record[name] for name in extra]
     classes = ["" if row["n"] else "failed" for row in records]
     notes = [timing_note(row) for row in records]
-    titles = [[note if is_speed_header(h) and note else "" for h, _ in columns] for note in notes]
+    titles = [[note if is_speed_header(h) and note else "" for h in headers] for note in notes]
     lines = timing_footnotes(summary)
     note = f"<p class='note' id='timing-notes'>{'<br>'.join(_e(line) for line in lines)}</p>" if lines else ""
     order = "the best-ranked: rank 1 of every workload first, then rank 2 and so on; cells without an ok run last"
     cut = cap_note(len(shown), len(summary), "cells", order, "every cell is in `harness report <results dir>`")
-    return "<h2>Summary</h2>" + cut + table([h for h, _ in columns], rows, classes, "summary", titles) + note
+    return "<h2>Summary</h2>" + cut + table(headers, rows, classes, "summary", titles) + note
 
 
 def _figures_section(figures) -> str:
@@ -341,7 +351,13 @@ def _statistics_section(runs, test: str | None, across=None) -> str:
 
 
 def build_html(
-    runs, problems=(), title: str = "Benchmark report", sections=(), test: str | None = None, references=None
+    runs,
+    problems=(),
+    title: str = "Benchmark report",
+    sections=(),
+    test: str | None = None,
+    references=None,
+    reference_entries=(),
 ) -> str:
     """The whole page of a runs frame (:func:`harness.reporting.frames.runs_frame`, details included).
 
@@ -349,12 +365,15 @@ def build_html(
     ``(heading, html)`` blocks (already escaped) placed after the statistics; ``test`` is the
     significance test of the statistics (``welch`` by default); ``references`` maps workloads to the
     values the statistics across workloads normalise by (:func:`harness.reporting.stats_tables.across_frame`).
+    ``reference_entries`` are the plugins' references (:mod:`harness.reporting.references`, with their
+    values): the summary gains ``reference`` and ``agrees`` columns where a cell matches one, and a
+    workload one covers whole is normalised by it.
     """
     from harness.reporting import plots
     from harness.reporting.stats_tables import across_frame
 
     summary = summary_frame(runs)
-    across = across_frame(runs, references)  # once, for the tables and the figure
+    across = across_frame(runs, references, reference_entries=reference_entries)  # once, for tables and figure
     figures = plots.all_figures(runs, summary, across)
     try:
         figure_html = _figures_section(figures)
@@ -367,7 +386,7 @@ def build_html(
     body = "".join(
         [
             f"<h1>{_e(title)}</h1><p class='meta'>{_e(meta)}</p>",
-            _summary_section(summary),
+            _summary_section(with_references(summary, runs, reference_entries)),
             _statistics_section(runs, test, across),
             extra,
             figure_html,

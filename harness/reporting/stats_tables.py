@@ -181,6 +181,7 @@ def stats_parts(
     test: str | None = None,
     references: Mapping | None = None,
     across=True,
+    reference_entries=(),
 ) -> list[tuple]:
     """``(title, frame)`` for the significance table, the optimizers' win table and performance profile,
     and the statistics across workloads (:func:`across_parts`).
@@ -189,9 +190,10 @@ def stats_parts(
     ranked cells, a problem with two optimizers, a target for the profile; a
     part whose frame is None is a one-line message. ``test`` is ``welch``
     (default) or ``bootstrap``, see :mod:`harness.reporting.stats`.
-    ``references`` maps a workload to the value its scores are normalised by
-    (:func:`across_frame`); ``across`` is False to leave those statistics
-    out, or an :func:`across_frame` already computed.
+    ``references`` maps a workload to the value its scores are normalised by,
+    and ``reference_entries`` are the plugins' references (:func:`across_frame`);
+    ``across`` is False to leave those statistics out, or an :func:`across_frame`
+    already computed.
     """
     from harness.reporting.stats import ALPHA, WELCH
 
@@ -206,7 +208,7 @@ def stats_parts(
     parts = [part for part in parts if part is not None]
     if not parts or across is False or across is None:  # nothing compared at all: nothing across workloads either
         return parts
-    across = across_frame(runs, references, cells) if across is True else across
+    across = across_frame(runs, references, cells, reference_entries) if across is True else across
     return parts + (across_parts(across, fmt) if across is not None else [])
 
 
@@ -302,12 +304,12 @@ def across_cells(runs, cells=None):
     Optimizers within each problem (model x dataset, other settings equal, as the win table) when the
     runs have more than one optimizer; else models within each workload (dataset, other settings equal,
     as the significance table). ``frame`` has ``workload`` (its readable name), ``workload_key``,
-    ``contestant``, ``mode``, ``values`` and ``target``.
+    ``contestant``, ``mode``, ``values``, ``target`` and ``cell`` (:func:`cell_table`'s).
     """
     import pandas as pd
 
     cells = cell_table(runs) if cells is None else cells
-    columns = ["workload", "workload_key", "contestant", "mode", "values", "target"]
+    columns = ["workload", "workload_key", "contestant", "mode", "values", "target", "cell"]
     if cells["optimizer_key"].nunique() > 1:
         chosen = _optimizer_cells(runs, cells)
         frame = chosen.assign(workload=chosen["problem_name"], workload_key=chosen["problem"])
@@ -323,12 +325,14 @@ def across_cells(runs, cells=None):
     return frame[columns].reset_index(drop=True), "models"
 
 
-def across_frame(runs, references: Mapping | None = None, cells=None):
+def across_frame(runs, references: Mapping | None = None, cells=None, reference_entries=()):
     """:func:`harness.reporting.across_workloads.across_workloads` of :func:`across_cells`; None when nothing competes.
 
     ``references`` maps a workload, by the name the tables show ('mlp on digits') or by its key
     (``problem`` or ``workload`` of :func:`harness.reporting.cells.cell_table`), to the value its test
-    metric is normalised by; a workload without one uses its runs' target, else min-max.
+    metric is normalised by. Else a workload takes the one value of the plugins' references
+    (``reference_entries``, :mod:`harness.reporting.references`) that apply to every cell it compares
+    (:func:`whole_workload_references`); else its runs' target, else min-max.
     """
     from harness.reporting.across_workloads import across_workloads
 
@@ -336,7 +340,7 @@ def across_frame(runs, references: Mapping | None = None, cells=None):
     if kind is None:
         return None
     references = references or {}
-    named = {}
+    named = whole_workload_references(runs, frame, reference_entries)
     for name, key in dict(zip(frame["workload"], frame["workload_key"], strict=True)).items():
         if name in references or key in references:
             named[name] = references[name] if name in references else references[key]
@@ -351,6 +355,54 @@ def across_frame(runs, references: Mapping | None = None, cells=None):
     return dataclasses.replace(result, normalisation=normalisation, kind=kind)
 
 
+def covering(runs, frame, reference_entries) -> dict[str, list[int]]:
+    """Workload name -> the positions in ``reference_entries`` of the references that apply to every cell it
+    compares in :func:`across_cells`' ``frame`` (:func:`harness.reporting.references.cell_matches`: model, dataset,
+    optimizer, metric and settings). Read from their scope alone, so a computed one need not be computed first."""
+    from harness.reporting.cells import entry_runs
+    from harness.reporting.references import cell_matches
+
+    found = cell_matches(entry_runs(runs), reference_entries) if reference_entries and not frame.empty else {}
+    out = {}
+    for workload, cells in frame.groupby("workload", sort=False)["cell"]:
+        common = set.intersection(*(set(found.get(cell, ())) for cell in cells.tolist()))
+        if common:
+            out[workload] = sorted(common)
+    return out
+
+
+def covering_positions(runs, reference_entries) -> set[int]:
+    """The positions of the references that cover some workload of the statistics across workloads whole: the
+    computed ones a report must compute for its statistics when it shows no summary table (csv)."""
+    frame, kind = across_cells(runs)
+    return {p for positions in covering(runs, frame, reference_entries).values() for p in positions} if kind else set()
+
+
+def whole_workload_references(runs, frame, reference_entries) -> dict:
+    """Workload name -> :class:`harness.reporting.across_workloads.WorkloadReference` of each workload of
+    :func:`across_cells`' ``frame`` that the plugins' references (``reference_entries``, with their values) cover
+    whole (:func:`covering`). One value is used, naming its sources; several distinct values are none, and the
+    note says so (the workload falls back to its target or min-max)."""
+    from harness.reporting.across_workloads import WorkloadReference
+    from harness.reporting.references import entries_of, short_source
+
+    entries = entries_of(reference_entries or ())
+    out = {}
+    for workload, positions in covering(runs, frame, entries).items():
+        by_value: dict[float, list[str]] = {}
+        for reference in (entries[p].reference for p in positions if entries[p].reference.value is not None):
+            sources, source = by_value.setdefault(reference.value, []), short_source(reference.source)
+            sources += [] if source in sources else [source]
+        if len(by_value) == 1:
+            [(value, sources)] = by_value.items()
+            out[workload] = WorkloadReference(value, "; ".join(sources))
+        elif by_value:
+            listed = "; ".join(f"{value:g} ({', '.join(sources)})" for value, sources in by_value.items())
+            note = f"{len(by_value)} references apply to all its cells with different values, none chosen: {listed}"
+            out[workload] = WorkloadReference(None, note=note)
+    return out
+
+
 def stats_tables(
     runs,
     fmt: str = "simple",
@@ -358,10 +410,11 @@ def stats_tables(
     test: str | None = None,
     references: Mapping | None = None,
     across: bool = True,
+    reference_entries=(),
 ) -> str:
     """:func:`stats_parts` as titled tables in ``fmt`` (csv: '# title' blocks; a message is a '# ' line under
     the block before it, so every block is still one table)."""
-    parts = stats_parts(runs, fmt, alpha, test, references, across)
+    parts = stats_parts(runs, fmt, alpha, test, references, across, reference_entries)
     if not parts:
         return "statistics: no workload has two cells to compare"
     text = _table(*parts[0], fmt)

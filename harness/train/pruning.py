@@ -97,7 +97,7 @@ class TrialPruning:
     def reason(self, planned_epochs: int | None) -> str:
         of = f" of {planned_epochs}" if planned_epochs else ""
         return (
-            f"pruned by the {self.pruner} pruner after epoch {self.pruned_after}{of}: its validation curve "
+            f"stopped by the {self.pruner} pruner after epoch {self.pruned_after}{of}: its validation curve "
             "trailed the study's other trials"
         )
 

@@ -31,7 +31,7 @@ def test_the_median_pruner_stops_trailing_trials_and_the_table_says_so(tmp_path,
     for record in pruned:  # stopped after the warm-up, before the budget, never tested
         after = record["results"]["pruned_after_epoch"]
         assert pruning.MEDIAN_WARMUP_EPOCHS < after < 4 and len(record["results"]["val_curve"]) == after
-        assert record["reason"] == (f"pruned by the median pruner after epoch {after} of 4: its validation curve "
+        assert record["reason"] == (f"stopped by the median pruner after epoch {after} of 4: its validation curve "
                                     "trailed the study's other trials")  # fmt: skip
         assert "test_metric" not in record["results"] and record["config"]["prune"]["pruner"] == "median"
     first = [r for r in search if r["config"]["prune"]["trial"] < pruning.MEDIAN_STARTUP_TRIALS]
