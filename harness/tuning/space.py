@@ -20,7 +20,7 @@ from typing import Any
 from harness.config import RunConfig, optimizer_label
 from harness.errors import ConfigError
 from harness.specs import SearchParam, SpecError, space_key_problem
-from harness.suite_rules import label
+from harness.suite_rules import label, parse_item
 
 #: The fallback space of an optimizer that declares none: its learning rate, this factor either side of its default.
 FALLBACK_LR_FACTOR = 10.0
@@ -55,11 +55,45 @@ def _address(part: str, key: str) -> str:
 def space_for(config: RunConfig, registry, overrides: dict[str, SearchParam | None]) -> dict[str, SearchParam]:
     """``config``'s searched parameters: the declared space with ``overrides`` applied (None removes one).
 
-    Schedule parameters are searched only when the run's schedule has them.
+    Schedule parameters are searched only when the run's schedule has them; a model's or optimizer's
+    parameter the user fixed in its brackets (``sgd[weight_decay=0]``) is not searched at all.
     """
     space = {**declared_space(config, registry), **applicable(config, overrides)}
-    space = {key: param for key, param in space.items() if param is not None and applies(config, key)}
+    fixed = fixed_addresses(config)
+    space = {key: param for key, param in space.items()
+             if param is not None and applies(config, key) and _base_address(key) not in fixed}  # fmt: skip
+    if not space:
+        raise ConfigError(
+            f"{config.model_label} | {config.dataset_label} | {config.optimizer_label}: nothing is left to search "
+            "(every parameter of its space is fixed in brackets or switched off with --space NAME=off)"
+        )
     return dict(sorted(space.items()))
+
+
+def fixed_addresses(config: RunConfig) -> set[str]:
+    """The parameters the user fixed in the model's and optimizer's brackets, by address (``optimizer.weight_decay``).
+
+    Read back from the run's labels, which hold exactly what was written in the brackets (the
+    parameters themselves hold every default too)."""
+    fixed = set()
+    for part, text in (("model", config.model_label), ("optimizer", _before_schedule(config.optimizer_label))):
+        fixed.update(f"{part}.{name}" for name in parse_item(text)[1])
+    return fixed
+
+
+def _before_schedule(text: str) -> str:
+    """An optimizer's label without the schedule a table names after it: 'adam[lr=0.1]' of 'adam[lr=0.1]/cosine'."""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += (char in "[(") - (char in "])")
+        if char == "/" and depth == 0:
+            return text[:position]
+    return text
+
+
+def _base_address(key: str) -> str:
+    """``optimizer.betas`` for ``optimizer.betas[0]``: the parameter an address sets part of."""
+    return key.split("[", 1)[0]
 
 
 def applicable(config: RunConfig, overrides: dict) -> dict:

@@ -35,6 +35,21 @@ def test_the_declared_space_with_overrides(registry):
     assert describe(adam_space) == {"1-optimizer.betas[0]": "0.01..0.2 log", "optimizer.lr": "0.001..0.01 log"}
 
 
+def test_a_parameter_fixed_in_brackets_is_not_searched(registry):
+    sgd, adam, adamw = _base(registry, optimizers="sgd[weight_decay=0],adam[betas=[0.8,0.99]],adamw",
+                             schedules="warmup_cosine[warmup=0.05]")  # fmt: skip
+    assert set(space_for(sgd, registry, {})) == {"optimizer.lr", "schedule.warmup"}
+    assert set(space_for(adam, registry, {})) == {"optimizer.lr", "schedule.warmup"}  # betas[0] is part of betas
+    assert set(space_for(adamw, registry, {})) == {"optimizer.lr", "optimizer.betas[0]", "optimizer.weight_decay",
+                                                   "schedule.warmup"}  # fmt: skip
+    (mlp,) = expand(make_suite({"models": "mlp[dropout=0.2]", "datasets": "digits", "optimizers": "sgd", "seeds": 1}),
+                    registry)[0]  # fmt: skip
+    assert "model.dropout" not in space_for(mlp, registry, parse_space(["model.dropout=0:0.5"]))
+    (fixed,) = _base(registry, optimizers="sgd[lr=0.1,weight_decay=0]")
+    with pytest.raises(ConfigError, match=r"sgd\[lr=0.1,weight_decay=0\]: nothing is left to search"):
+        space_for(fixed, registry, {})
+
+
 def test_a_schedule_parameter_is_searched_only_with_its_schedule(registry):
     (constant,) = _base(registry, optimizers="adam")
     (warm,) = _base(registry, optimizers="adam", schedules="warmup_cosine")
