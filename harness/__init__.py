@@ -12,6 +12,7 @@ replace the function.
 
 from importlib import metadata as _metadata
 
+from harness.families import FamilySpec
 from harness.hookspecs import hookimpl
 from harness.specs import (
     DatasetInfo,
@@ -54,6 +55,7 @@ __all__ = [
     "ModelSpec",
     "DatasetSpec",
     "OptimizerSpec",
+    "FamilySpec",
     "Reference",
     "SearchParam",
     "DatasetInfo",

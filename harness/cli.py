@@ -67,31 +67,11 @@ def _warn_unavailable(registry) -> None:
 def cmd_list(args) -> int:
     from tabulate import tabulate
 
-    from harness.specs import unavailable_reason
-
     registry = _registry(args)
     kinds = [KIND_ARGS[args.kind]] if args.kind else list(KIND_ARGS.values())
     rows = []
     for kind in kinds:
-        for entry in registry.entries(kind):
-            spec = entry.spec
-            if kind == "model":
-                task, modality = "/".join(spec.tasks), "/".join(spec.modalities)
-            elif kind == "dataset":
-                task, modality = spec.task, spec.modality + (" (synthetic)" if spec.synthetic else "")
-            else:
-                task, modality = "-", "-"
-            rows.append(
-                {
-                    "kind": kind,
-                    "name": spec.name,
-                    "plugin": entry.plugin,
-                    "task": task,
-                    "modality": modality,
-                    "description": spec.description,
-                    "unavailable": unavailable_reason(spec),
-                }
-            )
+        rows += _listed(registry, kind, args.pattern)
     conflicts = [
         {"kind": kind, "name": name, "plugins": plugins}
         for kind in kinds
@@ -115,6 +95,43 @@ def cmd_list(args) -> int:
         for info in unavailable:
             print(f"  {info['name']} ({info['distribution'] or info['location']}): {info['error']}")
     return 0
+
+
+def _entry_row(kind: str, spec, plugin: str) -> dict:
+    """One row of ``harness list``: a registered model, dataset or optimizer."""
+    from harness.specs import unavailable_reason
+
+    if kind == "model":
+        task, modality = "/".join(spec.tasks), "/".join(spec.modalities)
+    elif kind == "dataset":
+        task, modality = spec.task, spec.modality + (" (synthetic)" if spec.synthetic else "")
+    else:
+        task, modality = "-", "-"
+    return {"kind": kind, "name": spec.name, "plugin": plugin, "task": task, "modality": modality,
+            "description": spec.description, "unavailable": unavailable_reason(spec)}  # fmt: skip
+
+
+def _listed(registry, kind: str, pattern: str | None) -> list[dict]:
+    """The rows of one kind: its entries and one line per family, or the names ``pattern`` matches.
+
+    A family's members are listed by name only: describing each would import every one of them."""
+    from harness.families import summary
+
+    if pattern is None:
+        rows = [_entry_row(kind, entry.spec, entry.plugin) for entry in registry.entries(kind)]
+        for family in registry.families.of_kind(kind):
+            spec = family.spec
+            rows.append({"kind": kind, "name": f"{spec.prefix}<name>", "plugin": family.plugin, "task": "-",
+                         "modality": "-", "description": summary(family, registry.families),
+                         "unavailable": registry.families.unavailable(family)})  # fmt: skip
+        return rows
+    family = registry.families.of(kind, pattern)
+    if family is None:
+        return [_entry_row(kind, registry.get(kind, name).spec, registry.get(kind, name).plugin)
+                for name in registry.select(kind, pattern)]  # fmt: skip
+    names = registry.select(kind, pattern)
+    return [{"kind": kind, "name": name, "plugin": family.plugin, "task": "-", "modality": "-", "description": "",
+             "unavailable": None} for name in names]  # fmt: skip
 
 
 def cmd_plugins(args) -> int:

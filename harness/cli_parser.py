@@ -319,6 +319,11 @@ def _add_tune(commands) -> None:
 def _add_list(commands) -> None:
     lister = commands.add_parser("list", help="list models, datasets and optimizers")
     lister.add_argument("kind", nargs="?", choices=list(KIND_ARGS), help="only this kind")
+    lister.add_argument(
+        "pattern",
+        nargs="?",
+        help="only the names matching this wildcard; under a family's prefix it lists the family ('timm/*vit*')",
+    )
     lister.add_argument("--json", action="store_true", help="machine-readable output")
     _common(lister)
 

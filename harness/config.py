@@ -365,6 +365,10 @@ def _resolve(suite: Suite, registry) -> tuple[list, list, list, list]:
     models = _resolve_items(registry, "model", suite.models)
     datasets = _resolve_items(registry, "dataset", suite.datasets)
     optimizers = _resolve_items(registry, "optimizer", suite.optimizers)
+    for name, overrides in optimizers:  # a model or dataset that cannot be used skips its pairs; an optimizer, all
+        spec = registry.get("optimizer", name).spec
+        if reason := _unusable(spec, "optimizer", {**spec.defaults, **overrides}):
+            raise ConfigError(reason)
     schedules = [_resolve_schedule(item) for item in suite.schedules]
     _check_lrs(registry, optimizers, suite.lr)
     _check_validation(suite, registry, datasets)

@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.config import RunConfig
+    from harness.families import FamilySpec
     from harness.specs import DatasetSpec, ModelSpec, OptimizerSpec
 
 PROJECT = "harness"
@@ -56,6 +57,22 @@ def harness_register_optimizers() -> list[OptimizerSpec]:
 
     :return: a list of :class:`harness.specs.OptimizerSpec` whose ``defaults``
         hold at least ``lr``.
+    """
+
+
+@hookspec
+def harness_register_families() -> list[FamilySpec]:
+    """Return the families of models or optimizers this plugin resolves by name on demand (a zoo).
+
+    A family (:class:`harness.families.FamilySpec`) stands for every name under
+    its prefix (``timm/resnet18``, ``po/lion``) without registering each:
+    ``harness list`` shows it as one line, its package is imported only when
+    a run, a wildcard (``timm/*vit*``) or ``harness show`` needs a member,
+    and a mistyped member gets the usual did-you-mean from the family's own
+    names. A name registered by ``harness_register_models`` (or optimizers)
+    wins over a family's member of the same name.
+
+    :return: a list of :class:`harness.families.FamilySpec`; two families may not share a prefix.
     """
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.errors import DuplicateNameError, UnknownNameError, did_you_mean, one_line
+from harness.families import FAMILY, Families, FamilySpec
 from harness.manager import Plugins, load_plugins
 from harness.specs import KINDS, SPEC_TYPES
 
@@ -29,13 +30,17 @@ class Entry:
         return self.spec.name
 
 
+#: The discovery hooks, each with the type of what it returns and the kind of entry it makes.
+HOOKS = {**{f"harness_register_{kind}s": (SPEC_TYPES[kind], kind) for kind in KINDS},
+         "harness_register_families": (FamilySpec, FAMILY)}  # fmt: skip
+
+
 def _collect(plugins: Plugins) -> dict[str, list[Entry]]:
     """Call each discovery hook per plugin; a plugin that fails any of them contributes nothing."""
     per_plugin: dict[str, list[Entry]] = {}
     failed: dict[str, str] = {}
-    for kind in KINDS:
-        caller = getattr(plugins.pm.hook, f"harness_register_{kind}s")
-        for impl in caller.get_hookimpls():
+    for hook, (spec_type, kind) in HOOKS.items():
+        for impl in getattr(plugins.pm.hook, hook).get_hookimpls():
             name = impl.plugin_name
             if name in failed:
                 continue
@@ -44,14 +49,12 @@ def _collect(plugins: Plugins) -> dict[str, list[Entry]]:
                 if result is None:
                     result = []
                 if not isinstance(result, (list, tuple)):
-                    raise TypeError(f"harness_register_{kind}s returned {type(result).__name__}, not a list")
+                    raise TypeError(f"{hook} returned {type(result).__name__}, not a list")
                 for spec in result:
-                    if not isinstance(spec, SPEC_TYPES[kind]):
-                        raise TypeError(
-                            f"harness_register_{kind}s returned {type(spec).__name__}, not {SPEC_TYPES[kind].__name__}"
-                        )
+                    if not isinstance(spec, spec_type):
+                        raise TypeError(f"{hook} returned {type(spec).__name__}, not {spec_type.__name__}")
             except Exception as exc:
-                failed[name] = f"harness_register_{kind}s failed: {one_line(exc)}"
+                failed[name] = f"{hook} failed: {one_line(exc)}"
                 continue
             per_plugin.setdefault(name, []).extend(Entry(kind, spec, name) for spec in result)
     for name, error in failed.items():
@@ -66,9 +69,14 @@ class Registry:
     def __init__(self, plugins: Plugins):
         self.plugins = plugins
         self._entries: dict[str, dict[str, list[Entry]]] = {kind: {} for kind in KINDS}
+        families = []
         for entries in _collect(plugins).values():
             for entry in entries:
-                self._entries[entry.kind].setdefault(entry.name, []).append(entry)
+                if entry.kind == FAMILY:
+                    families.append(entry)
+                else:
+                    self._entries[entry.kind].setdefault(entry.name, []).append(entry)
+        self.families = Families(families)
 
     # -- listing ---------------------------------------------------------
 
@@ -88,10 +96,16 @@ class Registry:
     # -- lookup ----------------------------------------------------------
 
     def get(self, kind: str, name: str) -> Entry:
-        """The entry called ``name``; a clear error naming close matches or both claimants."""
+        """The entry called ``name`` (a family's member resolved on first use); a clear error naming close
+        matches or both claimants."""
         found = self._entries[kind].get(name)
         if found and len(found) == 1:
             return found[0]
+        if not found and (family := self.families.of(kind, name)) is not None:
+            # raises, with the family's close names, when it has no such member
+            entry = Entry(kind, self.families.resolve(family, name), family.plugin)
+            self._entries[kind][name] = [entry]
+            return entry
         if found:
             claimants = " and ".join(f"plugin {e.plugin!r}" for e in found)
             raise DuplicateNameError(f"{kind} {name!r} is provided by both {claimants}; block one with -p no:PLUGIN")
@@ -110,6 +124,8 @@ class Registry:
         """Names matching ``pattern`` (a name or a shell wildcard); an error when none does."""
         if not any(c in pattern for c in "*?"):
             return [self.get(kind, pattern).name]
+        if (family := self.families.of(kind, pattern)) is not None:  # only a pattern under its prefix lists a zoo
+            return self.families.select(family, pattern)
         matched = [name for name in self.names(kind) if fnmatch.fnmatchcase(name, pattern)]
         if not matched:
             blocked = self.blocked_providers(kind, lambda provided: fnmatch.fnmatchcase(provided, pattern))

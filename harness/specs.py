@@ -46,7 +46,7 @@ class SpecError(ValueError):
 
 
 def unavailable_reason(spec, params: Mapping | None = None) -> str | None:
-    """Why a model or dataset cannot be used here (its ``check``), or None; a raising check is a reason too.
+    """Why a model, dataset or optimizer cannot be used here (its ``check``), or None; a raising check is a reason too.
 
     ``params`` (the resolved parameters of one grid item) reach a check that takes keyword arguments, so
     ``download=true`` or an explicit ``path`` can make a dataset usable; a check without parameters is called
@@ -395,7 +395,11 @@ class OptimizerSpec:
     (each of its default's type; every ``lr`` a finite number above 0).
     ``validate(hparams)``, when given, gets the resolved hyper-parameters (with
     each learning rate of the grid) before anything trains and returns why they
-    are not allowed, or None, as for :class:`ModelSpec`.
+    are not allowed, or None, as for :class:`ModelSpec`. ``check()``, when
+    given, says why the optimizer cannot be used here (a package missing, a
+    step that needs what the training loop does not give, such as a closure),
+    or returns None: a grid naming it is refused with that reason, before
+    anything trains.
     """
 
     name: str
@@ -404,6 +408,7 @@ class OptimizerSpec:
     description: str = ""
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
     search_space: Mapping[str, SearchParam] = field(default_factory=dict)
+    check: Callable[..., str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("optimizer", self.name)

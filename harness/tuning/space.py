@@ -76,19 +76,23 @@ def fixed_addresses(config: RunConfig) -> set[str]:
     Read back from the run's labels, which hold exactly what was written in the brackets (the
     parameters themselves hold every default too)."""
     fixed = set()
-    for part, text in (("model", config.model_label), ("optimizer", _before_schedule(config.optimizer_label))):
+    optimizer = _before_schedule(config.optimizer_label, config.schedule)
+    for part, text in (("model", config.model_label), ("optimizer", optimizer)):
         fixed.update(f"{part}.{name}" for name in parse_item(text)[1])
     return fixed
 
 
-def _before_schedule(text: str) -> str:
-    """An optimizer's label without the schedule a table names after it: 'adam[lr=0.1]' of 'adam[lr=0.1]/cosine'."""
-    depth = 0
+def _before_schedule(text: str, schedule: str) -> str:
+    """An optimizer's label without the schedule a table names after it: 'adam[lr=0.1]' of 'adam[lr=0.1]/cosine'
+    (a zoo's name has a '/' of its own: 'po/lion/cosine')."""
+    if schedule == "constant":
+        return text
+    depth, last = 0, len(text)
     for position, char in enumerate(text):
         depth += (char in "[(") - (char in "])")
         if char == "/" and depth == 0:
-            return text[:position]
-    return text
+            last = position
+    return text[:last]
 
 
 def _base_address(key: str) -> str:
