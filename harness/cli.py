@@ -81,7 +81,7 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps({"entries": rows, "conflicts": conflicts, "unavailable_plugins": unavailable}, indent=2))
         return 0
-    table = [{k: v for k, v in row.items() if k != "unavailable"} for row in rows]
+    table = [{k: v for k, v in row.items() if k not in ("unavailable", "parameters")} for row in rows]
     print(tabulate(table, headers="keys") if table else "nothing registered")
     missing = [row for row in rows if row["unavailable"]]
     if missing:
@@ -98,7 +98,8 @@ def cmd_list(args) -> int:
 
 
 def _entry_row(kind: str, spec, plugin: str) -> dict:
-    """One row of ``harness list``: a registered model, dataset or optimizer."""
+    """One row of ``harness list``: a registered model, dataset or optimizer (``parameters`` for --json only)."""
+    from harness.showing import parameters
     from harness.specs import unavailable_reason
 
     if kind == "model":
@@ -108,7 +109,8 @@ def _entry_row(kind: str, spec, plugin: str) -> dict:
     else:
         task, modality = "-", "-"
     return {"kind": kind, "name": spec.name, "plugin": plugin, "task": task, "modality": modality,
-            "description": spec.description, "unavailable": unavailable_reason(spec)}  # fmt: skip
+            "description": spec.description, "unavailable": unavailable_reason(spec),
+            "parameters": parameters(spec)}  # fmt: skip
 
 
 def _listed(registry, kind: str, pattern: str | None) -> list[dict]:
@@ -132,6 +134,14 @@ def _listed(registry, kind: str, pattern: str | None) -> list[dict]:
     names = registry.select(kind, pattern)
     return [{"kind": kind, "name": name, "plugin": family.plugin, "task": "-", "modality": "-", "description": "",
              "unavailable": None} for name in names]  # fmt: skip
+
+
+def cmd_show(args) -> int:
+    from harness.showing import describe, render
+
+    shown = describe(_registry(args), args.name, args.kind)
+    print(json.dumps(shown, indent=2, default=str) if args.json else render(shown))
+    return 0
 
 
 def cmd_plugins(args) -> int:
@@ -427,6 +437,7 @@ COMMANDS = {
     "run": cmd_run,
     "tune": cmd_tune,
     "list": cmd_list,
+    "show": cmd_show,
     "plugins": cmd_plugins,
     "report": cmd_report,
     "compare": cmd_compare,

@@ -328,6 +328,16 @@ def _add_list(commands) -> None:
     _common(lister)
 
 
+def _add_show(commands) -> None:
+    show = commands.add_parser(
+        "show", help="one model, dataset or optimizer: its plugin, parameters (type, default, search range), pairs"
+    )
+    show.add_argument("name", help="a model, dataset or optimizer name (a family member too: timm/resnet18)")
+    show.add_argument("--kind", choices=list(KIND_ARGS.values()), help="when the name is of several kinds")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(show)
+
+
 def _add_plugins(commands) -> None:
     plugins = commands.add_parser("plugins", help="list plugins with their distribution, version and hooks")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -396,6 +406,6 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line; subcommands are added in the order ``harness --help`` lists them."""
     parser = _Parser(prog="harness", description="Benchmark deep-learning models, datasets and optimizers fairly.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_add_run, _add_tune, _add_list, _add_plugins, _add_report, _add_compare):
+    for add in (_add_run, _add_tune, _add_list, _add_show, _add_plugins, _add_report, _add_compare):
         add(commands)
     return parser
