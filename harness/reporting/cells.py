@@ -66,6 +66,9 @@ SUMMARY_COLUMNS = [
     "device",
     "disturbed",
     "timing_notes",
+    "energy_j",
+    "samples_per_j",
+    "energy_absent",
 ]
 
 #: Config fields that make a cell's model, and its optimizer (schedule included): what competes in a workload.
@@ -164,6 +167,9 @@ def _summary_columns(cells: CellRuns) -> dict:
         "device": cells.first_present("device"),
         "disturbed": _disturbed(cells),
         "timing_notes": _timing_notes(cells),
+        "energy_j": exact_means(*cells.numbers("energy_j")),  # joules of the training epochs, mean over seeds
+        "samples_per_j": exact_means(*cells.numbers("samples_per_j")),
+        "energy_absent": cells.first_present("energy_absent"),  # why a run measured none
     }
 
 

@@ -14,7 +14,7 @@ from harness.reporting.formats import BINARY_FORMATS, DOCUMENT_FORMATS, check_fo
 from harness.reporting.frames import runs_export, runs_frame
 from harness.reporting.references import insert_at, latex_with_columns, text_columns_of, with_references
 from harness.reporting.stats_tables import stats_tables
-from harness.reporting.text import text_columns, timing_footnotes
+from harness.reporting.text import ENERGY_SUMMARY, energy_footnotes, text_columns, timing_footnotes
 
 
 def render(summary, fmt: str = "simple") -> str:
@@ -33,9 +33,10 @@ def render(summary, fmt: str = "simple") -> str:
         raise ConfigError(f"{fmt} is a whole report, not a table format; use harness report --format {fmt}")
     if summary.empty:
         return "no runs"
-    if fmt == "csv":
-        return summary.drop(columns=["cell"]).to_csv(index=False).rstrip("\n")
-    notes = timing_footnotes(summary)
+    if fmt == "csv":  # energy columns only where some run measured or explained them
+        empty = [c for c in ENERGY_SUMMARY if c in summary and summary[c].isna().all()]
+        return summary.drop(columns=["cell", *empty]).to_csv(index=False).rstrip("\n")
+    notes = timing_footnotes(summary) + energy_footnotes(summary)
     extra = text_columns_of(summary)  # the reference columns, when some cell has a reference
     if fmt == "latex":
         from harness.reporting.latex import escape, render_latex

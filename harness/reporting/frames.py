@@ -77,7 +77,12 @@ RESULT_COLUMNS = (
     "trainable_params",
     "time_to_target_s",
     "epoch_to_target",
+    *("energy_j", "energy_eval_j", "avg_power_w", "samples_per_j", "energy_source", "energy_absent"),
 )
+
+#: The record's ``results.energy`` entry (harness.train.energy) -> the columns it becomes.
+ENERGY_COLUMNS = {"train_j": "energy_j", "eval_j": "energy_eval_j", "avg_power_w": "avg_power_w",
+                  "samples_per_j": "samples_per_j", "source": "energy_source"}  # fmt: skip
 
 
 PROVENANCE_COLUMNS = ("device",)
@@ -219,6 +224,9 @@ def run_row(record: dict) -> dict:
     if row["synthetic"] and "synthetic" not in str(row["dataset_label"]):
         row["dataset_label"] = f"{row['dataset_label']} (synthetic)"  # never mistaken for a real result
     _put_scalars(row, "results", results)
+    energy = results.get("energy")
+    if isinstance(energy, dict):
+        row.update((column, energy.get(name)) for name, column in ENERGY_COLUMNS.items())
     for name, value in (results.get("test_metrics") or {}).items():
         row.setdefault(f"test_{name}", value)  # test_loss is already there from results
     row.update(_timing_columns(record))

@@ -33,7 +33,14 @@ from datetime import datetime, timezone
 from harness.reporting.cells import summary_frame
 from harness.reporting.plots import best_ranked
 from harness.reporting.references import REFERENCE_COLUMNS, insert_at, with_references
-from harness.reporting.text import is_number_text, is_speed_header, text_columns, timing_footnotes, timing_note
+from harness.reporting.text import (
+    energy_footnotes,
+    is_number_text,
+    is_speed_header,
+    text_columns,
+    timing_footnotes,
+    timing_note,
+)
 from harness.reporting.values import missing
 
 #: Scripts and network are off for the page; styles and figures are inline.
@@ -170,7 +177,7 @@ def _summary_section(summary) -> str:
     classes = ["" if row["n"] else "failed" for row in records]
     notes = [timing_note(row) for row in records]
     titles = [[note if is_speed_header(h) and note else "" for h in headers] for note in notes]
-    lines = timing_footnotes(summary)
+    lines = timing_footnotes(summary) + energy_footnotes(summary)
     note = f"<p class='note' id='timing-notes'>{'<br>'.join(_e(line) for line in lines)}</p>" if lines else ""
     order = "the best-ranked: rank 1 of every workload first, then rank 2 and so on; cells without an ok run last"
     cut = cap_note(len(shown), len(summary), "cells", order, "every cell is in `harness report <results dir>`")

@@ -241,7 +241,7 @@ def _scatter(summary, x_column: str, x_label: str, front_maximizes_x: bool | Non
         metric = cells["metric"].iloc[0]
         better = "higher" if maximize else "lower"
         ax.set(xlabel=x_label, ylabel=f"test {metric} ({better} is better)", title=f"{dataset}: {kind}")
-        if x_column == "samples_per_s" and cells[x_column].max() / max(cells[x_column].min(), 1e-12) > 20:
+        if x_column in ("samples_per_s", "energy_j") and cells[x_column].max() / max(cells[x_column].min(), 1e-12) > 20:
             ax.set_xscale("log")
         if others.empty:
             ax.legend(fontsize=8, loc="best")
@@ -266,6 +266,14 @@ def memory_vs_accuracy(summary) -> list[tuple[str, object]]:
     kinds = {k for k in summary["memory_kind"] if not missing(k)}
     label = "peak MiB" + (f" ({', '.join(sorted(kinds))})" if kinds else "")
     return _scatter(summary, "peak_mem_mib", label, False, "metric vs memory")
+
+
+def metric_vs_energy(summary) -> list[tuple[str, object]]:
+    """Test metric against the training epochs' joules, with the front of cells that spend less for more
+    (drawn only where a run could read an energy counter: :mod:`harness.train.energy`)."""
+    if "energy_j" not in summary or summary["energy_j"].isna().all():
+        return []
+    return _scatter(summary, "energy_j", "training energy (J, mean over seeds)", False, "metric vs energy")
 
 
 def performance_profile(profile) -> list[tuple[str, object]]:
@@ -376,6 +384,7 @@ def all_figures(runs, summary=None, across=None, references=None) -> list[tuple[
         *learning_curves(runs, summary),
         *accuracy_vs_throughput(summary),
         *memory_vs_accuracy(summary),
+        *metric_vs_energy(summary),
         *performance_profile(profile_frame(runs)),
         *across_workloads_figure(across),
     ]

@@ -285,6 +285,23 @@ def timing_footnotes(summary) -> list[str]:
     return [f"{TIMING_MARK} {_cell_name(r)}: {_shorten(timing_note(r), 2 * REASON_WIDTH)}" for r in rows]
 
 
+#: The summary's energy columns (:func:`harness.reporting.cells.summary_frame`), shown only where measured.
+ENERGY_SUMMARY = ("energy_j", "samples_per_j", "energy_absent")
+
+
+def measured_energy(summary) -> bool:
+    """Whether some cell of the summary measured its energy."""
+    return "samples_per_j" in summary and bool(summary["samples_per_j"].notna().any())
+
+
+def energy_footnotes(summary) -> list[str]:
+    """A line for under a table whose runs measured no energy: why (no counter here, no permission)."""
+    if measured_energy(summary) or "energy_absent" not in summary:
+        return []
+    reasons = [r for r in dict.fromkeys(summary["energy_absent"].tolist()) if not missing(r)]
+    return [f"energy not measured: {_shorten('; '.join(reasons), 2 * REASON_WIDTH)}"] if reasons else []
+
+
 def text_columns(summary) -> list[tuple[str, TextColumn]]:
     """(header, column) for every column this summary needs, empty ones left out; ``column(row)`` is a row's
     text and ``column.texts(summary)`` the whole column's (:func:`text_table`)."""
@@ -323,6 +340,9 @@ def text_columns(summary) -> list[tuple[str, TextColumn]]:
         columns.append(("memory", TextColumn(("memory_kind",), _memory_kind)))
     columns.append(("params", TextColumn(("params",), _integer)))
     columns.append(("train s", TextColumn(("train_s",), _fixed(2), marked=True)))
+    if measured_energy(summary):  # where a run could read a counter (harness.train.energy)
+        columns.append(("train J", TextColumn(("energy_j",), _fixed(1))))
+        columns.append(("samples/J", TextColumn(("samples_per_j",), format_rate)))
     if targets:
         header = f"s to {targets[0]:g}" if len(targets) == 1 else "s to target"
         fields = ("target", "n", "reached_target", "time_to_target_s")

@@ -36,6 +36,7 @@ from harness.train import sharding
 from harness.train.batches import TensorBatches, first_batch, make_batches
 from harness.train.callbacks import dropped_plugins, plugin_callbacks
 from harness.train.devices import device_name, resolve_device
+from harness.train.energy import EnergyMeter, counter_for
 from harness.train.engine import EarlyStop, FabricLoop
 from harness.train.lazy_lightning import import_lightning, is_lightning_module, lightning_callbacks, seed_everything
 from harness.train.measure import (
@@ -285,6 +286,8 @@ class _Watch:
     losses: LossWatch
     callbacks: list
     pruning: TrialPruning | None = None  # a tuning trial's pruner (config.prune), else None
+    energy: EnergyMeter | None = None
+    energy_absent: str | None = None  # why there is no energy meter
 
     @classmethod
     def attach(
@@ -304,17 +307,33 @@ class _Watch:
         pruning = None
         if config.prune and validated:  # after the curve: a pruned run's last epoch is on it
             pruning = TrialPruning(config.prune, metric, mode, pruning_budget(config.max_epochs, config.max_steps))
+        energy, absent = _energy_meter(config, device)
         callbacks = [meter, *([curve] if curve is not None else []), losses, *([pruning] if pruning else [])]
+        callbacks += [energy] if energy is not None else []
         callbacks.extend(plugin_callbacks(registry, config))
-        return cls(meter, curve, losses, callbacks, pruning)
+        return cls(meter, curve, losses, callbacks, pruning, energy, absent)
 
     def summarize(self, results: dict) -> None:
         """Speed, the validation curve (where there is one) and the training losses, into ``results``."""
         results.update(self.meter.summary())
         results["train_losses"] = self.losses.epoch_losses
+        if self.energy is not None:
+            results.update(self.energy.summary(sum(self.meter.samples)))
+        else:
+            results["energy_absent"] = self.energy_absent
         if self.curve is not None:
             results.update(self.curve.summary())
             results["eval_time_s"] = self.meter.eval_time_s
+
+
+def _energy_meter(config: RunConfig, device: torch.device) -> tuple[EnergyMeter | None, str | None]:
+    """The run's energy meter (:mod:`harness.train.energy`), or None and why there is none."""
+    if str(config.devices) != "1":
+        return None, "energy is measured on single-device runs only (a rank's counter sees its own device)"
+    counter, absent = counter_for(device)
+    if counter is None:
+        return None, absent
+    return EnergyMeter(counter, sync=torch.cuda.synchronize if device.type == "cuda" else None), None
 
 
 def _make_plan(
