@@ -37,12 +37,13 @@ SCHEMA_VERSION = 1
 
 #: ``ok``; ``failed`` (it raised); ``oom`` (out of memory); ``diverged`` (the loss became non-finite);
 #: ``timeout`` (past the sweep's time limit); ``crashed`` (the process running it died); ``pruned`` (a tuning
-#: trial stopped early because its validation curve trailed the others', :mod:`harness.train.pruning`).
-STATUSES = ("ok", "failed", "oom", "diverged", "timeout", "crashed", "pruned")
+#: trial stopped early because its validation curve trailed the others', :mod:`harness.train.pruning`);
+#: ``incompatible`` (the model cannot take the dataset's inputs: :class:`harness.specs.Incompatible`).
+STATUSES = ("ok", "failed", "oom", "diverged", "timeout", "crashed", "pruned", "incompatible")
 
 #: Statuses that mean the cell is done; anything else is trained again on resume: the cause may be gone
 #: (memory freed, a bug fixed, a longer time limit).
-FINAL_STATUSES = ("ok", "diverged", "pruned")
+FINAL_STATUSES = ("ok", "diverged", "pruned", "incompatible")
 
 
 def new_record(config, suite: str | None) -> dict:

@@ -45,6 +45,12 @@ class SpecError(ValueError):
     """A plugin returned a spec that breaks the contract."""
 
 
+class Incompatible(ValueError):
+    """Raised by a model's ``build`` when it cannot take the dataset it is given (an input too small for its
+    kernels, patches that do not tile the image): the run is recorded as ``incompatible`` with the message as
+    its reason, a final status like a skipped pair, not a failure to retry."""
+
+
 def unavailable_reason(spec, params: Mapping | None = None) -> str | None:
     """Why a model, dataset or optimizer cannot be used here (its ``check``), or None; a raising check is a reason too.
 

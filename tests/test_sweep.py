@@ -123,6 +123,17 @@ def test_out_of_memory_is_recorded_naming_the_batch_size(tmp_path, test_registry
     assert by_model["logreg"]["status"] == "ok"  # the sweep went on
 
 
+def test_a_model_that_cannot_take_the_dataset_is_final_not_failed(tmp_path, test_registry):
+    result = harness.run(launcher="inline", output=tmp_path, registry=test_registry, models="too_big,logreg", **TINY)
+    by_model = {r["config"]["model"]: r for r in result.records}
+    assert by_model["too_big"]["status"] == "incompatible" and by_model["logreg"]["status"] == "ok"
+    assert by_model["too_big"]["reason"] == "too_big cannot take a 1x8x8 input: it needs 224x224"
+    table = result.table()
+    assert "incompatible: too_big cannot take a 1x8x8" in table and "failed" not in table
+    again = harness.run(launcher="inline", output=tmp_path, registry=test_registry, models="too_big,logreg", **TINY)
+    assert again.reused == 2  # final: a resume does not try it again
+
+
 def test_oom_retry_halves_the_batch_size_as_runs_of_their_own(tmp_path, test_registry):
     common = {"launcher": "inline", "output": tmp_path, "registry": test_registry, "oom_retry": True, **TINY}
     seen, on_event = _events()

@@ -31,8 +31,9 @@ from harness.reporting.workloads import cell_keys, edited_texts, parse_settings
 
 #: Statuses that are neither a success nor a crash: counted in their own column.
 DIVERGED = "diverged"
-#: A tuning trial stopped early on purpose: neither a success nor a failure (its status column says so).
-PRUNED = "pruned"
+#: A tuning trial stopped early on purpose, and a model that cannot take the dataset: neither a success nor a
+#: failure (the status column says which, and why).
+NOT_FAILED = ("pruned", "incompatible")
 
 
 #: The columns of :func:`summary_frame`, in order (``settings`` is inserted after ``batch`` when needed).
@@ -135,7 +136,7 @@ def _summary_columns(cells: CellRuns) -> dict:
     status = runs["status"]
     n_ok = np.bincount(cells.as_recorded.codes[ok], minlength=cells.count)
     reached, reached_n = cells.numbers("time_to_target_s")
-    other = ~status.isin(["ok", DIVERGED, PRUNED]).to_numpy(dtype=bool)  # a pruned trial did not fail
+    other = ~status.isin(["ok", DIVERGED, *NOT_FAILED]).to_numpy(dtype=bool)
     diverged = status.eq(DIVERGED).to_numpy(dtype=bool, na_value=False)
     return {
         "cell": cells.cells,
@@ -227,7 +228,7 @@ def summary_frame(runs):
     Columns are :data:`SUMMARY_COLUMNS`: ``n`` counts ok seeds, ``ci95`` is
     the half-width of the mean's t interval, ``rank`` the place among the
     cells of its workload (1 is best, see :func:`cell_table`), ``failed`` the
-    runs that crashed (``diverged`` and ``pruned`` apart), ``step_ms`` the median of the
+    runs that crashed (``diverged``, ``pruned`` and ``incompatible`` apart), ``step_ms`` the median of the
     runs' median step times, ``time_to_target_s`` the mean over the runs that
     reached the target, ``disturbed`` the ok runs whose own timing said it
     cannot be trusted (see :mod:`harness.reporting.frames`) and

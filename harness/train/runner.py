@@ -31,7 +31,7 @@ from harness.errors import one_line
 from harness.provenance import run_provenance
 from harness.records import new_record
 from harness.schedules import build_schedule
-from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits
+from harness.specs import METRIC_MODES, TASK_METRICS, DatasetInfo, DatasetSplits, Incompatible
 from harness.train import sharding
 from harness.train.batches import TensorBatches, first_batch, make_batches
 from harness.train.callbacks import dropped_plugins, plugin_callbacks
@@ -139,7 +139,10 @@ _OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|failed to allo
 
 
 def _status_of(exc: BaseException) -> str:
-    """``oom`` for any out-of-memory error (CUDA's has a class, others only a message), else ``failed``."""
+    """``oom`` for any out-of-memory error (CUDA's has a class, others only a message), ``incompatible`` for a
+    model that cannot take the dataset (:class:`harness.specs.Incompatible`), else ``failed``."""
+    if isinstance(exc, Incompatible):
+        return "incompatible"
     if isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and _OUT_OF_MEMORY.search(str(exc))):
         return "oom"
     return "failed"
@@ -171,7 +174,7 @@ def execute(config: RunConfig, registry, suite: str | None = None, threads_from:
         _train_and_test(config, registry, device, record, results)
     except Exception as exc:  # a run's failure is data, not a crash of the sweep
         record["status"] = _status_of(exc)
-        record["reason"] = one_line(exc)
+        record["reason"] = str(exc) if record["status"] == "incompatible" else one_line(exc)  # a fact, not a bug
         record["traceback"] = "".join(traceback.format_exception(exc)[-12:])
         if record["status"] == "oom":
             record["reason"] = f"out of memory at batch size {config.batch_size}: {record['reason']}"

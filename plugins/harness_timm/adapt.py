@@ -14,6 +14,8 @@ import inspect
 import math
 import re
 
+from harness.specs import Incompatible
+
 PREFIX = "timm/"
 #: The coarsest patch grid a fitted patch leaves per side: timm's coarsest ViTs (224 px, patch 32) see 7x7.
 MIN_GRID = 7
@@ -30,7 +32,7 @@ def first_line(exc: BaseException) -> str:
 def image_shape(name: str, info) -> tuple[int, int, int]:
     """The dataset's ``(channels, height, width)``; a ValueError when its inputs are not images."""
     if len(info.input_shape) != 3:
-        raise ValueError(f"{name} needs images [channels, height, width], got inputs of shape {info.input_shape}")
+        raise Incompatible(f"{name} needs images [channels, height, width], got inputs of shape {info.input_shape}")
     channels, height, width = info.input_shape
     return channels, height, width
 
@@ -106,7 +108,8 @@ def pinned_keyword(exc: BaseException) -> str | None:
 
 
 def fit(timm, arch: str, kwargs: dict, shape) -> dict:
-    """The ``create_model`` keywords with which ``arch`` takes ``shape`` images; a ValueError saying why none do.
+    """The ``create_model`` keywords with which ``arch`` takes ``shape`` images; :class:`Incompatible` saying why
+    none do (a ValueError when timm refuses the user's own keywords).
 
     The first error names the parameters when timm refuses them ("cannot be built with drop_path_rate=0.1");
     every later one says "timm/NAME cannot take a CxHxW input: <why>". A size or patch the architecture
@@ -127,13 +130,13 @@ def fit(timm, arch: str, kwargs: dict, shape) -> dict:
         except Exception as exc:
             key = pinned_keyword(exc)
             if key is None or key in kwargs or key not in fitted:
-                raise ValueError(f"{cannot}: {first_line(exc)}{note}") from None
+                raise Incompatible(f"{cannot}: {first_line(exc)}{note}") from None
             fitted.pop(key)
             at = f" at {native_patch(base)}" if key == "patch_size" and native_patch(base) else ""
             note += f"; timm's {arch} fixes its {key}{at}"
     untiled = untiled_patch(model, shape)
     if untiled:
-        raise ValueError(f"{cannot}: {untiled}{note}")
+        raise Incompatible(f"{cannot}: {untiled}{note}")
     probe(model, shape, kwargs["num_classes"], cannot, note)
     return fitted
 
@@ -152,14 +155,14 @@ def untiled_patch(model, shape) -> str | None:
 
 
 def probe(model, shape, num_classes: int, cannot: str, note: str = "") -> None:
-    """One forward pass of a meta batch: a ValueError ``cannot: why`` when the model cannot take it."""
+    """One forward pass of a meta batch: :class:`Incompatible` ``cannot: why`` when the model cannot take it."""
     import torch
 
     try:
         with torch.no_grad():
             out = model(torch.empty(PROBE_BATCH, *shape, device="meta"))
     except Exception as exc:
-        raise ValueError(f"{cannot}: {first_line(exc)}{note}") from None
+        raise Incompatible(f"{cannot}: {first_line(exc)}{note}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (PROBE_BATCH, num_classes):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"{cannot}: its output is {got}, not class scores [batch, {num_classes}]{note}")
+        raise Incompatible(f"{cannot}: its output is {got}, not class scores [batch, {num_classes}]{note}")
