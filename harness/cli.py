@@ -421,6 +421,14 @@ def cmd_compare(args) -> int:
     return 1 if result.regressions else 0
 
 
+def cmd_new_plugin(args) -> int:
+    from harness.scaffold import new_plugin
+
+    kinds = [kind for kind in ("model", "dataset", "optimizer") if getattr(args, kind)]
+    print(new_plugin(args.name, kinds, args.output).summary())
+    return 0
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``, a batch scheduler's stop): the sweep stops as on Ctrl-C, its workers with it."""
 
@@ -441,6 +449,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "report": cmd_report,
     "compare": cmd_compare,
+    "new-plugin": cmd_new_plugin,
 }
 
 

@@ -402,10 +402,27 @@ def _add_compare(commands) -> None:
     compare.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
+def _add_new_plugin(commands) -> None:
+    """``new-plugin`` writes files only: it loads no plugin, so it takes no plugin options."""
+    new = commands.add_parser(
+        "new-plugin", help="write a plugin package to start from: installable, with tests that pass (harness.testing)"
+    )
+    new.add_argument(
+        "name",
+        help="lowercase letters, digits, _ (demo: package and entry point harness_demo, distribution harness-demo, "
+        "specs demo_model, demo_dataset, demo_optimizer)",
+    )
+    for kind, what in (("model", "a model (an MLP)"), ("dataset", "a dataset (Gaussian blobs made offline)"),
+                       ("optimizer", "an optimizer (plain SGD)")):  # fmt: skip
+        new.add_argument(f"--{kind}", action="store_true", help=f"include {what}; none given: all three")
+    new.add_argument("--output", metavar="DIR", help="where to write it (default: ./harness-NAME); new or empty")
+    new.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; subcommands are added in the order ``harness --help`` lists them."""
     parser = _Parser(prog="harness", description="Benchmark deep-learning models, datasets and optimizers fairly.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_add_run, _add_tune, _add_list, _add_show, _add_plugins, _add_report, _add_compare):
+    for add in (_add_run, _add_tune, _add_list, _add_show, _add_plugins, _add_report, _add_compare, _add_new_plugin):
         add(commands)
     return parser
