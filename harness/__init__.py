@@ -48,7 +48,8 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted([*globals(), *_ENTRY_POINTS])
+    """The public names only (``__all__``): what ``dir(harness)`` and tab completion offer."""
+    return sorted(__all__)
 
 
 __all__ = [
@@ -69,5 +70,6 @@ __all__ = [
     "report",
     "references",
     "compare",
+    "DISTRIBUTION",
     "__version__",
 ]

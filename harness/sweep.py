@@ -335,12 +335,17 @@ def notify_record_written(registry, record: dict, path: Path) -> None:
 
 @dataclass
 class SweepResult:
-    """What a sweep did: its records (this grid's cells only), skipped pairs and output folder.
+    """What a sweep did (:func:`harness.run` returns it): its records, skipped pairs and output folder.
 
-    ``blocked`` names the files of cells left untrained because their file
-    exists but cannot be read, ``unsaved`` where
-    each record went that could not be written under ``runs/`` (a file, or
-    'stderr'); either means the sweep did not fully succeed (``storage_ok``).
+    ``records`` holds one record per cell of this grid (a dict, the shape :mod:`harness.records` owns:
+    ``status``, ``config``, ``results`` with every measurement, ``provenance``), those trained now and
+    those reused that were read; in a big folder, cells reused through the run index are not read
+    (``reused_runs``) and :meth:`all_records` reads them too. ``reused`` counts the cells not trained
+    again, ``skipped`` lists the ``(model, dataset, reason)`` pairs the grid left out, ``output`` is the
+    folder the records are in. :meth:`table` renders the summary ``harness run`` prints, :meth:`frame`
+    gives one pandas row per run. ``blocked`` names the files of cells left untrained because their file
+    exists but cannot be read, ``unsaved`` where each record went that could not be written under
+    ``runs/`` (a file, or 'stderr'); either means the sweep did not fully succeed (``storage_ok``).
     """
 
     output: Path

@@ -60,7 +60,13 @@ class Choice:
 
 @dataclass
 class TuneResult:
-    """Both phases of a tuning sweep and what was chosen in between."""
+    """What :func:`harness.tune` returns: both phases of a tuning sweep and what was chosen in between.
+
+    ``search`` and ``final`` are the two sweeps (:class:`~harness.sweep.SweepResult`: every trial's runs, then
+    each study's choice rerun with the final seeds), ``choices`` each study's chosen point per entry, ``output``
+    the tuning folder (``search/``, ``final/``, ``studies.db``, ``tuning.json``). :meth:`table` is the table
+    ``harness tune`` prints.
+    """
 
     output: Path
     search: SweepResult
