@@ -42,3 +42,14 @@ def test_the_readme_installs_the_distribution_by_its_name():
     assert 'pip install "harness[' not in readme
     assert f'"{harness.DISTRIBUTION}[ray]"' in readme
     assert f'dependencies = ["{harness.DISTRIBUTION}"]' in readme
+
+
+def test_dir_lists_the_public_names_with_real_signatures():
+    import inspect
+
+    import harness
+
+    assert dir(harness) == sorted(harness.__all__)
+    assert all(getattr(harness, name) is not None for name in harness.__all__)
+    assert "suite_file" in inspect.signature(harness.run).parameters  # the function itself, not a (*args) wrapper
+    assert harness.run.__doc__ and harness.tune.__doc__ and harness.report.__doc__ and harness.compare.__doc__
