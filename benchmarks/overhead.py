@@ -44,6 +44,7 @@ from common import emit, machine, median, parser  # noqa: E402
 
 from harness.api import load_registry  # noqa: E402
 from harness.config import expand, make_suite  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
 from harness.specs import unavailable_reason  # noqa: E402
 from harness.train.devices import resolve_device  # noqa: E402
 from harness.train.measure import peak_flops, training_flops  # noqa: E402
@@ -66,6 +67,14 @@ CPU_WORKLOADS = {
         "datasets": ["synthetic-image[shape=[1,28,28],train_size=2048]"],
         "batch_size": [128],
         "epochs": 6,
+    },
+    # a zoo model (issue 15): timm's ResNet-18 on 32x32 colour images, a CPU step well over 10 ms, so the
+    # 0.98 target applies; left out, saying so, where the zoo extra is not installed
+    "timm_resnet18": {
+        "models": ["timm/resnet18"],
+        "datasets": ["synthetic-image[shape=[3,32,32],train_size=1024]"],
+        "batch_size": [64],
+        "epochs": 4,
     },
 }
 _IMAGENET = "synthetic-image[shape=[3,224,224],num_classes=1000,train_size=2048,val_size=128,test_size=128]"
@@ -377,10 +386,15 @@ def main() -> int:
     workloads = dict(CPU_WORKLOADS)
     if args.device != "cpu":
         workloads.update(GPU_WORKLOADS)
-        for name in list(workloads):
-            model = workloads[name]["models"][0].split("[")[0]
-            if unavailable_reason(registry.get("model", model).spec):
-                del workloads[name]  # e.g. timm not installed
+    for name in list(workloads):
+        model = workloads[name]["models"][0].split("[")[0]
+        try:
+            reason = unavailable_reason(registry.get("model", model).spec)
+        except HarnessError as exc:  # a family whose plugin is not installed: no such name at all
+            reason = str(exc)
+        if reason:
+            print(f"left out {name}: {reason}", file=sys.stderr)  # e.g. timm not installed
+            del workloads[name]
     if args.workloads:
         workloads = {k: workloads[k] for k in args.workloads.split(",")}
     results = measure(workloads, args.device, args.repeats, registry)

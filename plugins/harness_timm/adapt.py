@@ -3,9 +3,11 @@
 Classes and channels are plain ``create_model`` keywords. A model with a fixed input size (its class takes
 ``img_size``: a ViT, a Swin, an MLP-Mixer, a MaxViT) is built for the dataset's height and width, and when it
 cuts the image into patches (timm's ``PatchEmbed``) whose size does not tile the image finely enough, with
-a smaller patch (:func:`choose_patch`). Building on ``meta`` allocates no memory and runs no real
-arithmetic, so a model that cannot take the images (a 3x3 kernel left with a 1x1 feature map, windows that
-do not divide the grid) fails in a second with timm's own reason, instead of after a real build.
+a smaller patch (:func:`choose_patch`). A convolutional model whose stem stride is its ``patch_size`` (a
+ConvNeXt) and that leaves small images too small for its last stage gets a finer stem (:func:`finer_stems`).
+Building on ``meta`` allocates no memory and runs no real arithmetic, so a model that cannot take the images
+(a 3x3 kernel left with a 1x1 feature map, windows that do not divide the grid) fails in a second with
+timm's own reason, instead of after a real build.
 """
 
 from __future__ import annotations
@@ -137,8 +139,39 @@ def fit(timm, arch: str, kwargs: dict, shape) -> dict:
     untiled = untiled_patch(model, shape)
     if untiled:
         raise Incompatible(f"{cannot}: {untiled}{note}")
-    probe(model, shape, kwargs["num_classes"], cannot, note)
+    try:
+        probe(model, shape, kwargs["num_classes"], cannot, note)
+    except Incompatible:
+        for stem in finer_stems(base, fitted):  # a ConvNeXt's 4x4 stem leaves 28 px too small for its last stage
+            candidate = {**fitted, "patch_size": stem}
+            try:
+                probe(meta_model(timm, arch, candidate), shape, kwargs["num_classes"], cannot, note)
+            except Exception:
+                continue
+            return candidate
+        raise
     return fitted
+
+
+def stem_stride(cls) -> int | None:
+    """The default ``patch_size`` a model class's constructor declares (a ConvNeXt's stem stride), or None."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        param = inspect.signature(init).parameters.get("patch_size") if init is not None else None
+        if param is not None:
+            return param.default if isinstance(param.default, int) and not isinstance(param.default, bool) else None
+    return None
+
+
+def finer_stems(model, kwargs: dict) -> list[int]:
+    """Smaller strides to try, largest first, for a convolutional model whose stem stride is its ``patch_size``
+    (it takes that keyword but no ``img_size``) when the user did not set one: a stride of 2 instead of 4 gives
+    its later stages four times the feature map, which small images need."""
+    takes = accepted(type(model))
+    if "patch_size" not in takes or "img_size" in takes or "patch_size" in kwargs:
+        return []
+    native = stem_stride(type(model))
+    return [native // 2**k for k in range(1, 4) if native and native // 2**k >= 1]
 
 
 def untiled_patch(model, shape) -> str | None:

@@ -18,7 +18,8 @@ DEFAULTS = {
     "drop_path_rate": None,  # stochastic depth
     "drop_block_rate": None,  # DropBlock (ResNets)
     "global_pool": None,  # the classifier's pooling: avg, max, avgmax, token, ...
-    "patch_size": None,  # a ViT-like model's patch; None: its own when that tiles the image finely, else a divisor
+    # a ViT-like model's patch, or a ConvNeXt-like stem's stride; None: its own when it fits the image, else smaller
+    "patch_size": None,
     "window_size": None,  # a windowed model's attention window (Swin, MaxViT)
 }
 

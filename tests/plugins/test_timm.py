@@ -56,7 +56,7 @@ MUST_TRAIN = {
     for arch in ("resnet10t", "mobilenetv3_small_050", "regnetx_002", "vit_tiny_patch16_224", "deit_tiny_patch16_224",
                  "swin_tiny_patch4_window7_224")
     for shape in SHAPES
-} | {("convnext_atto", (3, 32, 32)), ("mixer_s16_224", (3, 32, 32))}  # fmt: skip
+} | {("convnext_atto", (1, 28, 28)), ("convnext_atto", (3, 32, 32)), ("mixer_s16_224", (3, 32, 32))}  # fmt: skip
 STEPS = 2
 
 
@@ -106,6 +106,15 @@ def test_a_vit_is_fitted_to_small_images_with_a_patch_that_tiles_them(registry, 
     assert net.patch_embed.proj.in_channels == 1 and net.head.out_features == 7
     net = spec.build(image_info((3, 28, 28)), **{**spec.defaults, "patch_size": 7})
     assert net.patch_embed.grid_size == (4, 4)  # an explicit patch is kept
+
+
+def test_a_convnext_gets_a_finer_stem_only_when_small_images_need_one(registry, one_thread):
+    spec = registry.get("model", "timm/convnext_atto").spec
+    net = spec.build(image_info((1, 28, 28)), **spec.defaults)  # 28 / 4 leaves its last stage under 2x2
+    assert net.stem[0].stride == (1, 1) and net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert spec.build(image_info((3, 32, 32)), **spec.defaults).stem[0].stride == (4, 4)  # 32 / 4 fits: its own
+    with pytest.raises(ValueError, match="cannot take a 1x28x28 input"):  # a stem the user chose is kept
+        spec.build(image_info((1, 28, 28)), **{**spec.defaults, "patch_size": 4})
 
 
 @pytest.mark.parametrize(
