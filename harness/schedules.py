@@ -60,6 +60,17 @@ def _factor(name: str, params: dict, total: int):
     return cosine
 
 
+def _momentum_cycles(group: dict) -> bool:
+    """Whether OneCycleLR can cycle this group's momentum: SGD's ``momentum`` above 0, or Adam's two ``betas``.
+
+    It rewrites ``betas[0]``; an optimizer with another number of betas (AggMo's list of momenta, which keys its
+    state by their values) would break, so its momentum is left alone.
+    """
+    if "betas" in group:
+        return isinstance(group["betas"], (tuple, list)) and len(group["betas"]) == 2
+    return isinstance(group.get("momentum"), (int, float)) and group["momentum"] > 0
+
+
 def build_schedule(optimizer, name: str, params: dict, total_steps: int):
     """The torch LR scheduler for ``name``, stepping per optimizer step over ``total_steps``."""
     import torch
@@ -67,7 +78,7 @@ def build_schedule(optimizer, name: str, params: dict, total_steps: int):
     total = max(1, int(total_steps))
     if name == "onecycle":
         max_lrs = [group["lr"] * params["max_lr_ratio"] for group in optimizer.param_groups]
-        cycle_momentum = any("momentum" in g and g["momentum"] > 0 or "betas" in g for g in optimizer.param_groups)
+        cycle_momentum = all(_momentum_cycles(group) for group in optimizer.param_groups)
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=max_lrs,

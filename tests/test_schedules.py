@@ -34,6 +34,31 @@ def test_schedule_shapes():
     assert 25 <= peak <= 35 and cycle[peak] == pytest.approx(1.0, rel=0.02) and cycle[-1] < 0.01
 
 
+class ManyBetas(torch.optim.SGD):
+    """An optimizer with three betas, as AggMo has: its state is keyed by their values."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        for group in self.param_groups:
+            group["betas"] = (0.0, 0.9, 0.99)
+
+
+def test_onecycle_cycles_momentum_only_where_it_can():
+    param = torch.nn.Parameter(torch.zeros(1))
+    for optimizer, cycles in [
+        (torch.optim.SGD([param], lr=1.0, momentum=0.9), True),
+        (torch.optim.Adam([param], lr=1.0), True),
+        (torch.optim.SGD([param], lr=1.0), False),  # no momentum to cycle
+        (ManyBetas([param], lr=1.0), False),  # betas[0] rewritten would break it
+    ]:
+        scheduler = build_schedule(optimizer, "onecycle", dict(SCHEDULES["onecycle"].defaults), 10)
+        assert scheduler.cycle_momentum is cycles, type(optimizer).__name__
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["betas"] == (0.0, 0.9, 0.99)
+
+
 def test_schedule_is_applied_in_a_run(tmp_path, registry):
     common = {"models": "logreg", "datasets": "digits", "optimizers": "sgd", "registry": registry, **TINY}
     constant = harness.run(launcher="inline", output=tmp_path / "a", **common).records[0]
