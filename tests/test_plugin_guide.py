@@ -12,6 +12,7 @@ import pytest
 
 import harness
 from harness.api import load_registry
+from harness.families import FamilyError
 from harness.testing import check_plugin
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -64,7 +65,7 @@ def guide_plugins(tmp_path_factory, monkeypatch_module):
         (root / name).write_text(source)
     (root / "my_optim" / "lion.py").write_text(LION)
     monkeypatch_module.syspath_prepend(str(root))  # lazy("my_models.nets:...") imports from here
-    return [str(root / package) for package in ("my_models", "my_data", "my_optim")]
+    return [str(root / package) for package in ("my_models", "my_data", "my_optim", "my_zoo")]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def monkeypatch_module():
 
 def test_the_guide_shows_each_kind_with_its_code():
     assert {"my_models/__init__.py", "my_models/nets.py", "my_data/__init__.py", "my_data/sines.py",
-            "my_optim/__init__.py", "tests/test_plugin.py"} <= set(guide_files())  # fmt: skip
+            "my_optim/__init__.py", "my_zoo/__init__.py", "tests/test_plugin.py"} <= set(guide_files())  # fmt: skip
 
 
 def test_the_guide_examples_keep_the_contract(guide_plugins):
@@ -97,3 +98,9 @@ def test_the_guide_examples_train(guide_plugins, tmp_path):
     assert by_cell["wide_mlp", "digits"]["results"]["test_metric"] > 0.3  # ten classes: chance is 0.1
     assert by_cell["mlp_regressor", "noisy_sines"]["synthetic"] is True
     assert by_cell["mlp_regressor", "noisy_sines"]["results"]["samples_per_s"] > 0
+
+
+def test_the_guide_family_registers_and_says_why_it_cannot_be_used(guide_plugins):
+    registry = load_registry(plugins=guide_plugins)
+    with pytest.raises(FamilyError, match="pip install my-zoo-models"):  # its check: the package is not installed
+        registry.get("model", "mz/small")
