@@ -422,9 +422,9 @@ def cmd_compare(args) -> int:
 
 
 def cmd_new_plugin(args) -> int:
-    from harness.scaffold import new_plugin
+    from harness.scaffold import KINDS, new_plugin
 
-    kinds = [kind for kind in ("model", "dataset", "optimizer") if getattr(args, kind)]
+    kinds = [kind for kind in KINDS if getattr(args, kind)]
     print(new_plugin(args.name, kinds, args.output).summary())
     return 0
 

@@ -1,6 +1,6 @@
 """``harness new-plugin NAME``: a plugin package to start from, that installs and passes its own tests at once.
 
-The files are Jinja2 templates under ``harness/templates/new_plugin/`` (Jinja2 comes with torch), rendered with
+The files are Jinja2 templates under ``harness/templates/new_plugin/`` (Jinja2 is a dependency), rendered with
 the names below; this module only decides the names, which files a plugin gets, and where they go. Naming, for
 ``demo``: the import package, and the ``harness`` entry point's name (what ``-p no:NAME`` blocks and
 ``harness plugins`` lists), is ``harness_demo``; the distribution ``harness-demo`` (its default folder too); the

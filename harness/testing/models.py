@@ -57,9 +57,14 @@ def check_model(spec_or_name, dataset=None, registry: Registry | None = None) ->
     return [target.name for target, _ in targets]
 
 
+def compatible_datasets(entry: Entry, registry: Registry) -> list[Entry]:
+    """The registered datasets whose task and modality the model declares, usable here or not."""
+    return [d for d in registry.entries("dataset") if entry.spec.incompatibility(d.spec) is None]
+
+
 def datasets_for(entry: Entry, registry: Registry) -> list[tuple[Entry, dict | None]]:
     """The datasets a model is checked on when none is named, each with its parameters (None: its defaults)."""
-    compatible = [d for d in registry.entries("dataset") if entry.spec.incompatibility(d.spec) is None]
+    compatible = compatible_datasets(entry, registry)
     reasons = {d.name: unavailable_reason(d.spec, dict(d.spec.defaults)) for d in compatible}
     usable = [d for d in compatible if reasons[d.name] is None]
     real = [(d, None) for d in usable if not d.spec.synthetic]

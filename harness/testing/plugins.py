@@ -19,7 +19,7 @@ from harness.registry import Registry
 from harness.specs import KINDS
 from harness.testing.common import Unavailable, default_registry, failure
 from harness.testing.datasets import check_dataset
-from harness.testing.models import check_model
+from harness.testing.models import check_model, compatible_datasets
 from harness.testing.optimizers import check_optimizer
 
 
@@ -136,12 +136,11 @@ def _spec_checks(plugin: str, registry: Registry) -> list[Check]:
         for entry in _own(registry, "dataset", plugin)
     ]
     for entry in _own(registry, "model", plugin):
-        targets = [d for d in registry.entries("dataset") if entry.spec.incompatibility(d.spec) is None]
         found += [
             Check(
                 f"model-{entry.name}-overfits-on-{target.name}", functools.partial(check_model, entry, target, registry)
             )
-            for target in targets
+            for target in compatible_datasets(entry, registry)
         ] or [Check(f"model-{entry.name}-overfits", functools.partial(check_model, entry, None, registry))]
     found += [
         Check(f"optimizer-{entry.name}-steps-downhill", functools.partial(check_optimizer, entry, registry))

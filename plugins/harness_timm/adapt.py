@@ -50,18 +50,24 @@ def choose_patch(native: int, height: int, width: int) -> int:
     return fitting[0] if fitting else 1
 
 
-def accepted(cls) -> set[str]:
-    """The keywords a model class's constructor names, through the ``**kwargs`` of subclasses (DeiT's)."""
-    names: set[str] = set()
+def constructor_params(cls) -> list[inspect.Parameter]:
+    """The keyword parameters a model class's constructor names, subclass first, through the ``**kwargs`` of
+    subclasses that pass them on (DeiT's)."""
+    found: list[inspect.Parameter] = []
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
             continue
         params = inspect.signature(init).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        found += [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
-    return names
+    return found
+
+
+def accepted(cls) -> set[str]:
+    """The keywords a model class's constructor takes."""
+    return {p.name for p in constructor_params(cls)}
 
 
 def patch_embed(model):
@@ -155,12 +161,8 @@ def fit(timm, arch: str, kwargs: dict, shape) -> dict:
 
 def stem_stride(cls) -> int | None:
     """The default ``patch_size`` a model class's constructor declares (a ConvNeXt's stem stride), or None."""
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        param = inspect.signature(init).parameters.get("patch_size") if init is not None else None
-        if param is not None:
-            return param.default if isinstance(param.default, int) and not isinstance(param.default, bool) else None
-    return None
+    default = next((p.default for p in constructor_params(cls) if p.name == "patch_size"), None)
+    return default if isinstance(default, int) and not isinstance(default, bool) else None
 
 
 def finer_stems(model, kwargs: dict) -> list[int]:
